@@ -1,0 +1,1 @@
+"""Reusable Pulumi components that declare an IM cluster on AWS, GCP or Azure."""

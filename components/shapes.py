@@ -1,0 +1,81 @@
+"""Map a machine shape (vCPU, GiB) to each cloud's instance types.
+
+Pure tables, no SDK: the config layer resolves shapes while it validates, so an impossible shape is
+a configuration error before anything is declared.
+"""
+
+from __future__ import annotations
+
+import re
+
+# AWS: memory per vCPU picks the family; the first family is the primary type and the others are
+# equivalent generations/vendors a spot pool can fall back to (more capacity pools, fewer
+# interruptions). All of them offer the same sizes below.
+_AWS_FAMILIES = {
+    2: ("c7i", "c6i", "c6a", "c7a"),
+    4: ("m7i", "m6i", "m6a", "m7a"),
+    8: ("r7i", "r6i", "r6a", "r7a"),
+}
+_AWS_SIZES = {2: "large", 4: "xlarge", 8: "2xlarge", 16: "4xlarge", 32: "8xlarge", 48: "12xlarge",
+              64: "16xlarge", 96: "24xlarge"}
+
+_GCP_FAMILIES = {1: "n2-highcpu", 4: "n2-standard", 8: "n2-highmem"}
+_GCP_SIZES = (2, 4, 8, 16, 32, 48, 64, 80, 96)
+
+_AZURE_SIZES = {
+    2: ("Standard_F{n}s_v2", (2, 4, 8, 16, 32, 48, 64, 72)),
+    4: ("Standard_D{n}s_v5", (2, 4, 8, 16, 32, 48, 64, 96)),
+    8: ("Standard_E{n}s_v5", (2, 4, 8, 16, 20, 32, 48, 64, 96)),
+}
+
+INSTANCE_TYPE_PATTERNS = {
+    "aws": (re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"), "an EC2 instance type such as m7i.2xlarge"),
+    "gcp": (re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$"), "a Compute Engine machine type such as n2-standard-8"),
+    "azure": (re.compile(r"^Standard_[A-Za-z0-9_]+$"), "an Azure VM size such as Standard_D8s_v5"),
+}
+
+
+class ShapeError(ValueError):
+    """No instance type of the cloud has this shape."""
+
+
+def _ratio(vcpu: int, memory_gib: int) -> int | None:
+    return memory_gib // vcpu if memory_gib % vcpu == 0 else None
+
+
+def _known_shapes(cloud: str) -> str:
+    if cloud == "aws":
+        pairs = [(n, n * r) for r in _AWS_FAMILIES for n in (4, 8)]
+    elif cloud == "gcp":
+        pairs = [(n, n * r) for r in _GCP_FAMILIES for n in (4, 8)]
+    else:
+        pairs = [(n, n * r) for r in _AZURE_SIZES for n in (4, 8)]
+    return ", ".join(f"{v}/{m}" for v, m in sorted(pairs))
+
+
+def machine_types(cloud: str, vcpu: int, memory_gib: int, spot: bool) -> tuple[str, ...]:
+    """Instance types for a pool of this shape: the primary first, spot alternatives after."""
+    ratio = _ratio(vcpu, memory_gib)
+    if cloud == "aws":
+        families = _AWS_FAMILIES.get(ratio or 0)
+        size = _AWS_SIZES.get(vcpu)
+        if families and size:
+            chosen = families if spot else families[:1]
+            return tuple(f"{family}.{size}" for family in chosen)
+    elif cloud == "gcp":
+        family = _GCP_FAMILIES.get(ratio or 0)
+        if family and vcpu in _GCP_SIZES:
+            return (f"{family}-{vcpu}",)
+        # N2 custom shapes cover 0.5-8 GiB per vCPU with an even vCPU count up to 32.
+        if vcpu % 2 == 0 and vcpu <= 32 and 0.5 <= memory_gib / vcpu <= 8:
+            return (f"n2-custom-{vcpu}-{memory_gib * 1024}",)
+    elif cloud == "azure":
+        entry = _AZURE_SIZES.get(ratio or 0)
+        if entry and vcpu in entry[1]:
+            return (entry[0].format(n=vcpu),)
+    else:
+        raise ShapeError(f"unknown cloud {cloud!r}")
+    raise ShapeError(
+        f"no {cloud} instance type is known for {vcpu} vCPU and {memory_gib} GiB; "
+        f"use a shape such as {_known_shapes(cloud)} (vCPU/GiB) or set instanceType"
+    )

@@ -1,0 +1,122 @@
+"""The cloud-neutral description of an IM cluster.
+
+Everything here is plain, frozen data: no Pulumi and no cloud SDK is imported, so the spec can be
+built, validated and tested without any runtime. `infra.config` is the only producer of a
+`ClusterSpec`; the per-cloud components are its only consumers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CLOUDS = ("aws", "gcp", "azure")
+
+# Pinned default; users move it with im-platform:cluster.kubernetesVersion, control plane first.
+DEFAULT_KUBERNETES_VERSION = "1.33"
+DEFAULT_NETWORK_CIDR = "10.20.0.0/16"
+# Pods and services live outside the node network so they never collide with it. 100.64.0.0/10 is
+# the shared address space GKE and AKS overlay both accept for pods.
+DEFAULT_POD_CIDR = "100.64.0.0/14"
+DEFAULT_SERVICE_CIDR = "172.20.0.0/20"
+
+# One label and one taint mark spot capacity on every cloud, so one toleration fits everywhere.
+SPOT_LABEL_KEY = "im-platform/capacity"
+SPOT_LABEL_VALUE = "spot"
+POOL_LABEL_KEY = "im-platform/pool"
+
+SYSTEM_POOL = "system"
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str  # one of TAINT_EFFECTS
+
+    def render(self) -> str:
+        """The "key=value:Effect" form users write and AKS takes."""
+        return f"{self.key}={self.value}:{self.effect}"
+
+
+SPOT_TAINT = Taint(SPOT_LABEL_KEY, SPOT_LABEL_VALUE, "NoSchedule")
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    name: str
+    vcpu: int
+    memory_gib: int
+    min_nodes: int
+    max_nodes: int
+    # Resolved for the stack's cloud: the first is the primary type, the rest are equivalent
+    # types a spot pool may also use (only where the cloud allows several per pool).
+    machine_types: tuple[str, ...]
+    spot: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    taints: tuple[Taint, ...] = ()
+
+    @property
+    def machine_type(self) -> str:
+        return self.machine_types[0]
+
+    @property
+    def is_system(self) -> bool:
+        return self.name == SYSTEM_POOL
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        """User labels first, then the labels the platform relies on (they win)."""
+        merged = dict(self.labels)
+        merged[POOL_LABEL_KEY] = self.name
+        if self.spot:
+            merged[SPOT_LABEL_KEY] = SPOT_LABEL_VALUE
+        return merged
+
+    @property
+    def node_taints(self) -> tuple[Taint, ...]:
+        """User taints plus the common spot taint on spot pools."""
+        if self.spot and SPOT_TAINT not in self.taints:
+            return self.taints + (SPOT_TAINT,)
+        return self.taints
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    max_nodes_per_pool: int = 200
+    max_nodes_per_cluster: int = 500
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    project: str
+    stack: str
+    cloud: str
+    environment: str
+    region: str
+    node_pools: tuple[NodePoolSpec, ...]
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    network_cidr: str = DEFAULT_NETWORK_CIDR
+    pod_cidr: str = DEFAULT_POD_CIDR
+    service_cidr: str = DEFAULT_SERVICE_CIDR
+    # Empty: the API endpoint is private only.
+    api_allowed_cidrs: tuple[str, ...] = ()
+    # GCP only: the project that holds the cluster.
+    gcp_project: str | None = None
+    guardrails: Guardrails = field(default_factory=Guardrails)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def api_public(self) -> bool:
+        return bool(self.api_allowed_cidrs)
+
+    @property
+    def system_pool(self) -> NodePoolSpec:
+        return next(p for p in self.node_pools if p.is_system)
+
+    @property
+    def user_pools(self) -> tuple[NodePoolSpec, ...]:
+        return tuple(p for p in self.node_pools if not p.is_system)

@@ -1,0 +1,1 @@
+"""The im-platform Pulumi program and its offline tooling."""

@@ -1,0 +1,414 @@
+"""Read and validate the stack configuration once, at the edge, into a `ClusterSpec`.
+
+Input is the flat map Pulumi hands a program: full keys (`im-platform:cluster`, `aws:region`) to
+raw values, structured ones as JSON text. Nothing else in the project reads raw configuration.
+Every problem raises one `ConfigError` naming the key path, the value and what is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Callable, TypeVar
+
+from components import shapes
+from components.naming import PROJECT
+from components.spec import (
+    CLOUDS,
+    DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_NETWORK_CIDR,
+    DEFAULT_POD_CIDR,
+    DEFAULT_SERVICE_CIDR,
+    POOL_LABEL_KEY,
+    SPOT_LABEL_KEY,
+    SYSTEM_POOL,
+    TAINT_EFFECTS,
+    ClusterSpec,
+    Guardrails,
+    NodePoolSpec,
+    Taint,
+)
+from infra.errors import MISSING, ConfigError
+
+T = TypeVar("T")
+
+NS = f"{PROJECT}:"
+# The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "guardrails")
+
+PROVIDER_KEYS = {
+    "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
+    "gcp": {
+        "gcp:project": (re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"), "a GCP project id such as my-project-123"),
+        "gcp:region": (re.compile(r"^[a-z]+-[a-z]+\d+$"), "a GCP region such as asia-east1"),
+    },
+    "azure": {"azure-native:location": (re.compile(r"^[a-z]+[a-z0-9]*$"), "an Azure location name such as westeurope")},
+}
+_REGION_KEY = {"aws": "aws:region", "gcp": "gcp:region", "azure": "azure-native:location"}
+
+ENVIRONMENT_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+POOL_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+VERSION_RE = re.compile(r"^1\.(\d{2})$")
+SUPPORTED_MINORS = range(30, 36)
+# Kubernetes label key: optional DNS-subdomain prefix, then a name of at most 63 characters.
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+TAINT_RE = re.compile(r"^(?P<key>[^=:\s]+)=(?P<value>[^=:\s]*):(?P<effect>[A-Za-z]+)$")
+RESERVED_LABELS = (POOL_LABEL_KEY, SPOT_LABEL_KEY)
+# The kubelet may not set labels in these namespaces, so a node pool carrying one fails to join.
+RESTRICTED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
+RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")
+
+
+# ---------------------------------------------------------------------------------------------
+# Small typed readers: each names the full key path in its error.
+
+
+def _did_you_mean(key: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_keys(path: str, obj: Mapping[str, Any], allowed: tuple[str, ...], sep: str = ".") -> None:
+    for key in obj:
+        if key not in allowed:
+            raise ConfigError(
+                f"{path}{sep}{key}", obj[key],
+                f"unknown key (expected one of: {', '.join(allowed)}){_did_you_mean(str(key), allowed)}",
+            )
+
+
+def as_mapping(path: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, value, "expected a map of keys to values")
+    return value
+
+
+def as_int(path: str, value: Any, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, value, "expected a whole number")
+    if minimum is not None and value < minimum:
+        raise ConfigError(path, value, f"expected a whole number >= {minimum}")
+    return value
+
+
+def as_bool(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(path, value, "expected true or false")
+    return value
+
+
+def as_str(path: str, value: Any, pattern: re.Pattern[str] | None = None, what: str = "a string") -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(path, value, f"expected {what}")
+    if pattern is not None and not pattern.match(value):
+        raise ConfigError(path, value, f"expected {what}")
+    return value
+
+
+def as_list(path: str, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(path, value, "expected a list")
+    return value
+
+
+def required(path: str, obj: Mapping[str, Any], key: str, read: Callable[[str, Any], T]) -> T:
+    if key not in obj or obj[key] is None:
+        raise ConfigError(f"{path}.{key}", MISSING, _REQUIRED_HINTS.get(key, "required"))
+    return read(f"{path}.{key}", obj[key])
+
+
+def optional(path: str, obj: Mapping[str, Any], key: str, read: Callable[[str, Any], T], default: T) -> T:
+    if key not in obj or obj[key] is None:
+        return default
+    return read(f"{path}.{key}", obj[key])
+
+
+_REQUIRED_HINTS = {
+    "vcpu": "required: vCPUs per node, a whole number >= 2",
+    "memoryGiB": "required: memory per node in GiB, a whole number >= 1",
+    "minNodes": "required: the fewest nodes the autoscaler keeps, a whole number >= 0",
+    "maxNodes": "required: the most nodes the autoscaler may add, a whole number >= 1",
+    "nodePools": f"required: a map of pool name to pool, with a pool named {SYSTEM_POOL!r}",
+}
+
+
+def structured(key: str, raw: Any) -> Any:
+    """Pulumi passes structured config as JSON text; plain values stay strings."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ConfigError(key, raw, "expected a map (structured configuration), not a plain string") from None
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaf rules.
+
+
+def read_cidr(path: str, value: Any, *, private: bool = True) -> str:
+    text = as_str(path, value, what="an IPv4 CIDR such as 10.20.0.0/16")
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ConfigError(path, value, "expected an IPv4 CIDR such as 10.20.0.0/16") from None
+        raise ConfigError(path, value, "expected a network address (host bits zero), such as 10.20.0.0/16") from None
+    if net.version != 4:
+        raise ConfigError(path, value, "expected an IPv4 CIDR")
+    if private and not any(net.subnet_of(r) for r in RFC1918):  # type: ignore[arg-type]
+        raise ConfigError(path, value, "expected a private (RFC 1918) range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    return str(net)
+
+
+def read_label_key(path: str, key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if not LABEL_NAME_RE.match(name) or (prefix and (len(prefix) > 253 or not LABEL_PREFIX_RE.match(prefix))):
+        raise ConfigError(path, key, "expected a Kubernetes label key: [prefix/]name, name of at most 63 letters, digits, '-', '_' or '.'")
+    if key in RESERVED_LABELS:
+        raise ConfigError(path, key, f"{key} is set by im-platform itself; choose another key")
+    if prefix and any(prefix == d or prefix.endswith("." + d) for d in RESTRICTED_LABEL_DOMAINS):
+        raise ConfigError(path, key, "node labels under kubernetes.io and k8s.io are reserved for Kubernetes; use your own prefix")
+    return key
+
+
+def read_labels(path: str, value: Any) -> tuple[tuple[str, str], ...]:
+    labels = as_mapping(path, value)
+    out = []
+    for key, val in labels.items():
+        read_label_key(f"{path}.{key}", str(key))
+        if not isinstance(val, str) or not LABEL_VALUE_RE.match(val):
+            raise ConfigError(f"{path}.{key}", val, "expected a label value: at most 63 letters, digits, '-', '_' or '.', as a string")
+        out.append((str(key), val))
+    return tuple(sorted(out))
+
+
+def read_taints(path: str, value: Any) -> tuple[Taint, ...]:
+    out: list[Taint] = []
+    for i, item in enumerate(as_list(path, value)):
+        item_path = f"{path}[{i}]"
+        match = TAINT_RE.match(item) if isinstance(item, str) else None
+        if not match:
+            raise ConfigError(item_path, item, 'expected "key=value:Effect", e.g. "im-platform/tier=gateway:NoSchedule"')
+        key, val, effect = match["key"], match["value"], match["effect"]
+        prefix, _, name = key.rpartition("/")
+        if not LABEL_NAME_RE.match(name) or (prefix and not LABEL_PREFIX_RE.match(prefix)) or not LABEL_VALUE_RE.match(val):
+            raise ConfigError(item_path, item, "the taint key and value must follow Kubernetes label syntax")
+        if effect not in TAINT_EFFECTS:
+            raise ConfigError(item_path, item, f"expected the effect to be one of {', '.join(TAINT_EFFECTS)}")
+        if key == SPOT_LABEL_KEY:
+            raise ConfigError(item_path, item, f"the {SPOT_LABEL_KEY} taint is added by im-platform on spot pools; remove it")
+        taint = Taint(key, val, effect)
+        if taint in out:
+            raise ConfigError(item_path, item, "this taint is listed twice")
+        out.append(taint)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Node pools and the cluster.
+
+POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints")
+CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools")
+NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
+GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster")
+
+
+def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
+    pool = as_mapping(path, value)
+    check_keys(path, pool, POOL_KEYS)
+    is_system = name == SYSTEM_POOL
+    vcpu = required(path, pool, "vcpu", lambda p, v: as_int(p, v, 2))
+    memory = required(path, pool, "memoryGiB", lambda p, v: as_int(p, v, 1))
+    min_nodes = required(path, pool, "minNodes", lambda p, v: as_int(p, v, 1 if is_system else 0))
+    max_nodes = required(path, pool, "maxNodes", lambda p, v: as_int(p, v, 1))
+    if min_nodes > max_nodes:
+        raise ConfigError(f"{path}.minNodes", min_nodes, f"but maxNodes is {max_nodes}: minNodes must be <= maxNodes")
+    spot = optional(path, pool, "spot", as_bool, False)
+    if spot and is_system:
+        raise ConfigError(f"{path}.spot", spot, "the system pool runs cluster add-ons and is never spot")
+    instance_type = optional(path, pool, "instanceType", lambda p, v: v, None)
+    if instance_type is not None:
+        pattern, what = shapes.INSTANCE_TYPE_PATTERNS[cloud]
+        types: tuple[str, ...] = (as_str(f"{path}.instanceType", instance_type, pattern, what),)
+    else:
+        try:
+            types = shapes.machine_types(cloud, vcpu, memory, spot)
+        except shapes.ShapeError as exc:
+            raise ConfigError(f"{path}.memoryGiB", memory, f"with vcpu {vcpu}: {exc}") from None
+    return NodePoolSpec(
+        name=name,
+        vcpu=vcpu,
+        memory_gib=memory,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        machine_types=types,
+        spot=spot,
+        labels=optional(path, pool, "labels", read_labels, ()),
+        taints=optional(path, pool, "taints", read_taints, ()),
+    )
+
+
+def read_version(path: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, value, 'expected a quoted "<major>.<minor>" string such as "1.33" (unquoted, 1.30 reads as 1.3)')
+    match = VERSION_RE.match(value)
+    if not match:
+        raise ConfigError(path, value, 'expected "<major>.<minor>" such as "1.33"')
+    if int(match[1]) not in SUPPORTED_MINORS:
+        raise ConfigError(path, value, f"expected a supported version, 1.{SUPPORTED_MINORS[0]} to 1.{SUPPORTED_MINORS[-1]}")
+    return value
+
+
+def read_cluster(value: Any, cloud: str) -> dict[str, Any]:
+    path = f"{NS}cluster"
+    cluster = as_mapping(path, value)
+    check_keys(path, cluster, CLUSTER_KEYS)
+    version = optional(path, cluster, "kubernetesVersion", read_version, DEFAULT_KUBERNETES_VERSION)
+
+    net_path = f"{path}.network"
+    network = optional(path, cluster, "network", as_mapping, {})
+    check_keys(net_path, network, NETWORK_KEYS)
+    cidr = optional(net_path, network, "cidr", read_cidr, DEFAULT_NETWORK_CIDR)
+    prefix = ipaddress.ip_network(cidr).prefixlen
+    if not 8 <= prefix <= 20:
+        raise ConfigError(f"{net_path}.cidr", cidr, "expected a prefix length from /8 to /20 (three zones of subnets must fit)")
+    pod_cidr = optional(net_path, network, "podCidr", lambda p, v: _read_pod_cidr(p, v), DEFAULT_POD_CIDR)
+    service_cidr = optional(net_path, network, "serviceCidr", read_cidr, DEFAULT_SERVICE_CIDR)
+    ranges = {"cidr": cidr, "podCidr": pod_cidr, "serviceCidr": service_cidr}
+    names = list(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if ipaddress.ip_network(ranges[a]).overlaps(ipaddress.ip_network(ranges[b])):
+                raise ConfigError(f"{net_path}.{b}", ranges[b], f"but {a} is {ranges[a]}: the node, pod and service ranges must not overlap")
+    svc_prefix = ipaddress.ip_network(service_cidr).prefixlen
+    if not 12 <= svc_prefix <= 24:
+        raise ConfigError(f"{net_path}.serviceCidr", service_cidr, "expected a prefix length from /12 to /24")
+    pod_prefix = ipaddress.ip_network(pod_cidr).prefixlen
+    if not 8 <= pod_prefix <= 16:
+        raise ConfigError(f"{net_path}.podCidr", pod_cidr, "expected a prefix length from /8 to /16 (room for every node's pod range)")
+
+    allowed: list[str] = []
+    for i, item in enumerate(optional(path, cluster, "apiAllowedCidrs", as_list, [])):
+        allowed.append(read_cidr(f"{path}.apiAllowedCidrs[{i}]", item, private=False))
+    if len(set(allowed)) != len(allowed):
+        raise ConfigError(f"{path}.apiAllowedCidrs", allowed, "a CIDR is listed twice")
+
+    pools_path = f"{path}.nodePools"
+    pools_raw = required(path, cluster, "nodePools", as_mapping)
+    pools = []
+    for name, pool in pools_raw.items():
+        if not isinstance(name, str) or not POOL_NAME_RE.match(name):
+            raise ConfigError(f"{pools_path}.{name}", name,
+                              "expected a pool name: a lowercase letter, then lowercase letters or digits, at most 12 characters")
+        pools.append(read_pool(f"{pools_path}.{name}", name, pool, cloud))
+    if SYSTEM_POOL not in pools_raw:
+        raise ConfigError(pools_path, sorted(pools_raw), f"a pool named {SYSTEM_POOL!r} is required (cluster add-ons run there)")
+    return {
+        "kubernetes_version": version,
+        "network_cidr": cidr,
+        "pod_cidr": pod_cidr,
+        "service_cidr": service_cidr,
+        "api_allowed_cidrs": tuple(allowed),
+        "node_pools": tuple(pools),
+    }
+
+
+def _read_pod_cidr(path: str, value: Any) -> str:
+    text = as_str(path, value, what="an IPv4 CIDR such as 100.64.0.0/14")
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise ConfigError(path, value, "expected an IPv4 network address such as 100.64.0.0/14") from None
+    if net.version != 4 or not (net.subnet_of(SHARED_SPACE) or any(net.subnet_of(r) for r in RFC1918)):  # type: ignore[arg-type]
+        raise ConfigError(path, value, "expected a private (RFC 1918) or shared (100.64.0.0/10) IPv4 range")
+    return str(net)
+
+
+def read_guardrails(value: Any) -> Guardrails:
+    path = f"{NS}guardrails"
+    obj = as_mapping(path, value)
+    check_keys(path, obj, GUARDRAIL_KEYS)
+    defaults = Guardrails()
+    per_pool = optional(path, obj, "maxNodesPerPool", lambda p, v: as_int(p, v, 1), defaults.max_nodes_per_pool)
+    per_cluster = optional(path, obj, "maxNodesPerCluster", lambda p, v: as_int(p, v, 1), defaults.max_nodes_per_cluster)
+    return Guardrails(max_nodes_per_pool=per_pool, max_nodes_per_cluster=per_cluster)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole stack.
+
+
+def split_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate the program's own keys from other namespaces'; unknown own keys are errors."""
+    own: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    for key, value in config.items():
+        if key.startswith(NS):
+            short = key[len(NS):]
+            if short not in TOP_KEYS:
+                raise ConfigError(key, structured_or_raw(value),
+                                  f"unknown key (expected one of: {', '.join(NS + k for k in TOP_KEYS)}){_did_you_mean(short, TOP_KEYS)}")
+            own[short] = value
+        else:
+            other[key] = value
+    return own, other
+
+
+def structured_or_raw(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def read_provider(cloud: str, other: Mapping[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, (pattern, what) in PROVIDER_KEYS[cloud].items():
+        if key not in other:
+            raise ConfigError(key, MISSING, f"required when {NS}cloud is {cloud}: {what}")
+        found[key] = as_str(key, other[key], pattern, what)
+    for other_cloud, keys in PROVIDER_KEYS.items():
+        if other_cloud == cloud:
+            continue
+        for key in keys:
+            if key in other:
+                raise ConfigError(key, other[key], f"but {NS}cloud is {cloud}: set only {', '.join(PROVIDER_KEYS[cloud])}")
+    return found
+
+
+def load_spec(config: Mapping[str, Any], *, project: str, stack: str) -> ClusterSpec:
+    """The whole configuration of one stack, validated, as a frozen spec."""
+    own, other = split_keys(config)
+    if "cloud" not in own:
+        raise ConfigError(f"{NS}cloud", MISSING, f"required: one of {', '.join(CLOUDS)}")
+    cloud = own["cloud"]
+    if cloud not in CLOUDS:
+        raise ConfigError(f"{NS}cloud", cloud, f"expected one of {', '.join(CLOUDS)}{_did_you_mean(str(cloud), CLOUDS)}")
+    if "environment" not in own:
+        raise ConfigError(f"{NS}environment", MISSING, "required: a lowercase DNS label such as dev, staging or prod")
+    environment = as_str(f"{NS}environment", own["environment"], ENVIRONMENT_RE,
+                         "a lowercase DNS label such as dev, staging or prod")
+    provider = read_provider(cloud, other)
+    if "cluster" not in own:
+        raise ConfigError(f"{NS}cluster", MISSING, "required: the cluster and its nodePools")
+    cluster = read_cluster(structured(f"{NS}cluster", own["cluster"]), cloud)
+    guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
+    return ClusterSpec(
+        project=project,
+        stack=stack,
+        cloud=cloud,
+        environment=environment,
+        region=provider[_REGION_KEY[cloud]],
+        gcp_project=provider.get("gcp:project"),
+        guardrails=guardrails,
+        **cluster,
+    )

@@ -1,0 +1,41 @@
+"""The one error a user's configuration can raise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_MISSING = object()
+
+
+def render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class ConfigError(Exception):
+    """A bad configuration value: names the full key path, the value given and what is expected."""
+
+    def __init__(self, key: str, value: Any = _MISSING, expected: str = "") -> None:
+        self.key = key
+        self.value = None if value is _MISSING else value
+        self.expected = expected
+        if value is _MISSING:
+            message = f"{key} is not set"
+        else:
+            message = f"{key} is {render_value(value)}"
+        if expected.startswith("but "):
+            message += f", {expected}"
+        elif expected:
+            message += f": {expected}"
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"config error: {self.args[0]}"
+
+
+MISSING = _MISSING
