@@ -1,0 +1,112 @@
+"""What every cloud's cluster component shares: type token, constructor, public outputs, and the
+one helper that parents children to the component."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pulumi
+
+from components import naming
+from components.spec import ClusterSpec, NodePoolSpec
+
+
+@dataclass
+class ClusterOutputs:
+    """The typed public outputs every cluster component registers, whatever the cloud."""
+
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # always secret
+    # Autoscaler profile / OIDC issuer etc. are cloud specific and stay inside the component.
+    oidc_issuer: pulumi.Output[str]
+
+
+class ClusterComponent(pulumi.ComponentResource):
+    """Base of EksCluster, GkeCluster and AksCluster: same constructor, same public outputs.
+
+    Subclasses set TYPE and implement `_build`, which declares every child through `self.opts`.
+    """
+
+    TYPE: ClassVar[str]
+
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    node_pools: pulumi.Output[list[dict[str, Any]]]
+
+    def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        self.spec = spec
+        self.tags = naming.tags(spec.environment, spec.stack)
+        out = self._build(name, spec)
+        self.cluster_name = out.cluster_name
+        self.endpoint = out.endpoint
+        self.kubeconfig = pulumi.Output.secret(out.kubeconfig)
+        self.oidc_issuer = out.oidc_issuer
+        self.node_pools = pulumi.Output.from_input(node_pool_summary(spec))
+        self.register_outputs({
+            "clusterName": self.cluster_name,
+            "endpoint": self.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "oidcIssuer": self.oidc_issuer,
+            "nodePools": self.node_pools,
+        })
+
+    def _build(self, name: str, spec: ClusterSpec) -> ClusterOutputs:
+        """Declare the cloud's resources; each cloud module overrides this."""
+        raise TypeError(f"{type(self).__name__} does not declare a cluster")
+
+    def opts(self, *, protect_in_prod: bool = False, **kwargs: Any) -> pulumi.ResourceOptions:
+        """Options for a child: always parented here; `protect_in_prod` guards stateful pieces."""
+        if protect_in_prod and self.spec.is_prod:
+            kwargs["protect"] = True
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+
+def node_pool_summary(spec: ClusterSpec) -> list[dict[str, Any]]:
+    return [pool_summary(p) for p in spec.node_pools]
+
+
+def pool_summary(pool: NodePoolSpec) -> dict[str, Any]:
+    return {
+        "name": pool.name,
+        "machineTypes": list(pool.machine_types),
+        "minNodes": pool.min_nodes,
+        "maxNodes": pool.max_nodes,
+        "spot": pool.spot,
+    }
+
+
+def exec_kubeconfig(name: str, endpoint: str, ca_data: str, command: str, args: list[str],
+                    env: dict[str, str] | None = None, install_hint: str = "") -> str:
+    """A kubeconfig that authenticates through an exec plugin (no static token to expire).
+
+    Built only from stable values (endpoint, CA, plugin arguments) so the Kubernetes provider that
+    reads it is not replaced on unrelated changes.
+    """
+    user: dict[str, Any] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": command,
+            "args": args,
+            "interactiveMode": "IfAvailable",
+            "provideClusterInfo": False,
+        }
+    }
+    if env:
+        user["exec"]["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    if install_hint:
+        user["exec"]["installHint"] = install_hint
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "users": [{"name": name, "user": user}],
+    }
+    return json.dumps(config, indent=2)

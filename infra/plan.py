@@ -1,0 +1,273 @@
+"""The offline plan: run the real Pulumi program under the mock runtime and record every
+registration (inputs and options as the engine would receive them).
+
+It runs `infra/__main__.py` itself, the file Pulumi's Python host runs, inside a Stack resource
+exactly as the host does, so what the plan shows is what `pulumi preview`/`up` would declare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+import logging
+
+from google.protobuf import empty_pb2, json_format
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+
+from infra.errors import ConfigError
+from infra.mocks import PlanMocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM_DIR = ROOT / "infra"
+STACKS_DIR = ROOT / "stacks"
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+_ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+class PlanError(Exception):
+    """The plan could not run for a reason that is not the configuration's."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack files.
+
+
+def project_name() -> str:
+    with open(ROOT / "Pulumi.yaml", encoding="utf-8") as fh:
+        return str(yaml.safe_load(fh)["name"])
+
+
+def stack_file(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def stack_name_from_file(path: Path) -> str | None:
+    name = path.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2:
+        return name[len("Pulumi."):].rsplit(".", 1)[0] or None
+    return None
+
+
+def _config_value(value: Any) -> str:
+    """What the engine hands the program: scalars as text, structured values as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys of a stack file, keyed like the engine keys them."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "no such stack file; create it (see README, Configuration)") from None
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), None, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: config", config, "expected a map of configuration keys")
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        full = str(key) if ":" in str(key) else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted values cannot be read offline; the program sees a placeholder.
+            values[full] = SECRET
+            secret_keys.append(full)
+            continue
+        values[full] = _config_value(value)
+    return values, secret_keys
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording what the program registers.
+
+
+def decode(value: Any) -> Any:
+    """Engine wire values to plain JSON: secrets and unknowns become markers, refs become URNs."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _ASSET_SIG:
+            return {"asset": value.get("path") or value.get("uri") or value.get("text")}
+        if sig == _ARCHIVE_SIG:
+            return {"archive": value.get("path") or value.get("uri") or sorted(value.get("assets") or {})}
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _struct(message: Any) -> dict[str, Any]:
+    return decode(json_format.MessageToDict(message)) if message is not None else {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps every registration request, options included."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[dict[str, Any]] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine forms them: the parent's whole type chain, the root stack left out."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return super().make_urn("", type_, name)
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        implicit = {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
+        record = {
+            "urn": response.urn,
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            "custom": bool(request.custom),
+            "inputs": _struct(request.object),
+            "options": {
+                "protect": bool(request.protect) if request.HasField("protect") else False,
+                "ignoreChanges": list(request.ignoreChanges),
+                "dependsOn": sorted(set(request.dependencies) - implicit),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "retainOnDelete": bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+                "replaceOnChanges": list(request.replaceOnChanges),
+                "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                "provider": request.provider or None,
+            },
+        }
+        with self._lock:
+            self.registrations.append(record)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        with self._lock:
+            self.outputs[request.urn] = _struct(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the program.
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[dict[str, Any]]
+    outputs: dict[str, Any]
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"project": self.project, "stack": self.stack, "resources": self.resources, "outputs": self.outputs}
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == type_]
+
+    def one(self, type_: str) -> dict[str, Any]:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+    def children(self, urn: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["parent"] == urn]
+
+
+_RUN_LOCK = threading.Lock()
+_LOG = logging.getLogger("im-platform.plan")
+
+
+def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
+                project: str | None = None) -> Plan:
+    """Run infra/__main__.py under the mock runtime and return everything it registered.
+
+    A configuration error surfaces as `ConfigError`; anything else as the program raised it.
+    """
+    project = project or project_name()
+    with _RUN_LOCK:
+        mocks = PlanMocks()
+        monitor = RecordingMonitor(mocks)
+        set_all_config(dict(config), list(secret_keys or []))
+        # What pulumi.runtime.set_mocks does, minus the finished root stack it installs for unit
+        # tests: like the host, the plan runs the program inside a fresh Stack (run_in_stack).
+        features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
+        pulumi_settings.configure(pulumi_mocks.MockSettings(
+            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_LOG),
+            project=project, stack=stack, dry_run=False, organization=None, callbacks=None))
+        pulumi_settings.ROOT.set(None)
+        monitor.registrations.clear()
+        monitor.outputs.clear()
+        loop = asyncio.new_event_loop()
+        try:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(
+                lambda: runpy.run_path(str(PROGRAM_DIR), run_name="__main__")))
+        except pulumi.RunError as exc:
+            if isinstance(exc.__cause__, ConfigError):
+                raise exc.__cause__ from None
+            raise
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+        records = sorted(monitor.registrations, key=lambda r: r["urn"])
+        stack_urn = next((r["urn"] for r in records if r["type"] == "pulumi:pulumi:Stack"), None)
+        resources = [r for r in records if r["type"] != "pulumi:pulumi:Stack"]
+        outputs = monitor.outputs.get(stack_urn, {}) if stack_urn else {}
+        component_outputs = {urn: out for urn, out in monitor.outputs.items() if urn != stack_urn}
+        return Plan(project, stack, resources, outputs, component_outputs)
+
+
+def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:
+    project = project_name()
+    if config_file is None:
+        if not stack:
+            raise ConfigError("--stack", None, "expected a stack name such as dev-aws, or --config-file")
+        config_file = stack_file(stack)
+    if not stack:
+        stack = stack_name_from_file(config_file)
+        if not stack:
+            raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
+    config, secret_keys = read_stack_config(config_file, project)
+    return run_program(stack, config, secret_keys=secret_keys, project=project)
+
+
+def all_stacks() -> list[str]:
+    return sorted(n for p in STACKS_DIR.glob("Pulumi.*.yaml") if (n := stack_name_from_file(p)))

@@ -1,0 +1,42 @@
+"""The Pulumi program: read config, build the spec, pick the cloud, export outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components import naming, registry
+from components.spec import ClusterSpec
+from infra.config import load_spec
+from infra.errors import ConfigError
+
+
+def raw_config() -> dict[str, Any]:
+    """Every configuration value the engine handed this program, by full key."""
+    merged = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    return merged
+
+
+def spec_from_runtime() -> ClusterSpec:
+    try:
+        return load_spec(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
+    except ConfigError as exc:
+        # RunError ends the program with this one message and no stack trace.
+        raise pulumi.RunError(str(exc)) from exc
+
+
+def main() -> None:
+    spec = spec_from_runtime()
+    cluster_cls = registry.cluster_class(spec.cloud)
+    cluster = cluster_cls(naming.cluster_name(spec.stack), spec)
+    pulumi.export("cloud", spec.cloud)
+    pulumi.export("environment", spec.environment)
+    pulumi.export("region", spec.region)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("endpoint", cluster.endpoint)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("oidcIssuer", cluster.oidc_issuer)
+    pulumi.export("nodePools", cluster.node_pools)
