@@ -6,6 +6,7 @@ Exit status: 0 on success, 2 on a configuration error (one message, no traceback
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -16,6 +17,9 @@ from typing import Any, Callable
 from infra.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+# Further subcommands: each module has `register(subparsers)`, which adds its parser and sets
+# `func` (a callable taking the parsed args and returning the exit status).
+EXTRA_COMMANDS: list[str] = []
 
 
 def _progress(message: str) -> None:
@@ -82,14 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--config-file", help="read this stack file instead (name taken from Pulumi.<name>.yaml)")
     plan.add_argument("--json", action="store_true", help="one JSON document on stdout")
     plan.set_defaults(func=cmd_plan)
+    for module_name in EXTRA_COMMANDS:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
 def run(argv: list[str] | None, commands: Callable[[argparse.Namespace], int] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "plan" and not args.stack and not args.config_file:
-        parser.error("plan needs --stack NAME or --config-file FILE")
+    if getattr(args, "stack", "") is None and getattr(args, "config_file", "") is None:
+        parser.error(f"{args.command} needs --stack NAME or --config-file FILE")
     try:
         return (commands or args.func)(args)
     except ConfigError as exc:

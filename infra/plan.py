@@ -109,21 +109,24 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
 # Recording what the program registers.
 
 
-def decode(value: Any) -> Any:
-    """Engine wire values to plain JSON: secrets and unknowns become markers, refs become URNs."""
+def decode(value: Any, reveal: bool = False) -> Any:
+    """Engine wire values to plain JSON: secrets and unknowns become markers, refs become URNs.
+
+    `reveal` keeps secret values (for tests that check what a secret holds); the plan never does.
+    """
     if isinstance(value, dict):
         sig = value.get(_SIG)
         if sig == _SECRET_SIG:
-            return SECRET
+            return decode(value.get("value"), reveal) if reveal else SECRET
         if sig == _RESOURCE_SIG:
             return value.get("urn")
         if sig == _ASSET_SIG:
             return {"asset": value.get("path") or value.get("uri") or value.get("text")}
         if sig == _ARCHIVE_SIG:
             return {"archive": value.get("path") or value.get("uri") or sorted(value.get("assets") or {})}
-        return {k: decode(v) for k, v in value.items()}
+        return {k: decode(v, reveal) for k, v in value.items()}
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [decode(v, reveal) for v in value]
     if value == _UNKNOWN_VALUE:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -131,8 +134,8 @@ def decode(value: Any) -> Any:
     return value
 
 
-def _struct(message: Any) -> dict[str, Any]:
-    return decode(json_format.MessageToDict(message)) if message is not None else {}
+def _struct(message: Any, reveal: bool = False) -> dict[str, Any]:
+    return decode(json_format.MessageToDict(message), reveal) if message is not None else {}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -142,6 +145,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, Any]] = {}
+        self.revealed_outputs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -180,6 +184,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:
         with self._lock:
             self.outputs[request.urn] = _struct(request.outputs)
+            self.revealed_outputs[request.urn] = _struct(request.outputs, reveal=True)
         return super().RegisterResourceOutputs(request)
 
 
@@ -194,6 +199,8 @@ class Plan:
     resources: list[dict[str, Any]]
     outputs: dict[str, Any]
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Stack outputs with secret values in the clear: for tests only, never printed.
+    revealed_outputs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"project": self.project, "stack": self.stack, "resources": self.resources, "outputs": self.outputs}
@@ -235,6 +242,7 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         pulumi_settings.ROOT.set(None)
         monitor.registrations.clear()
         monitor.outputs.clear()
+        monitor.revealed_outputs.clear()
         loop = asyncio.new_event_loop()
         try:
             asyncio.set_event_loop(loop)
@@ -252,7 +260,8 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         resources = [r for r in records if r["type"] != "pulumi:pulumi:Stack"]
         outputs = monitor.outputs.get(stack_urn, {}) if stack_urn else {}
         component_outputs = {urn: out for urn, out in monitor.outputs.items() if urn != stack_urn}
-        return Plan(project, stack, resources, outputs, component_outputs)
+        revealed = monitor.revealed_outputs.get(stack_urn, {}) if stack_urn else {}
+        return Plan(project, stack, resources, outputs, component_outputs, revealed)
 
 
 def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:

@@ -1,0 +1,78 @@
+"""Shared helpers: build a stack configuration in code and plan it under the mock runtime."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from infra.plan import Plan, run_program  # noqa: E402
+
+PROVIDER = {
+    "aws": {"aws:region": "eu-west-1"},
+    "gcp": {"gcp:project": "im-platform-test", "gcp:region": "asia-east1"},
+    "azure": {"azure-native:location": "westeurope"},
+}
+
+# One spec for every cloud: the contract tests run it on all three.
+CLUSTER: dict[str, Any] = {
+    "kubernetesVersion": "1.33",
+    "network": {"cidr": "10.20.0.0/16"},
+    "apiAllowedCidrs": ["203.0.113.0/24"],
+    "nodePools": {
+        "system": {"vcpu": 4, "memoryGiB": 16, "minNodes": 2, "maxNodes": 4},
+        "gateway": {
+            "vcpu": 8, "memoryGiB": 16, "minNodes": 3, "maxNodes": 40,
+            "labels": {"im-platform/tier": "gateway"},
+            "taints": ["im-platform/tier=gateway:NoSchedule"],
+        },
+        "worker": {"vcpu": 8, "memoryGiB": 32, "minNodes": 0, "maxNodes": 80, "spot": True},
+    },
+}
+
+
+def cluster(**changes: Any) -> dict[str, Any]:
+    """A deep copy of CLUSTER with top-level keys replaced."""
+    value = copy.deepcopy(CLUSTER)
+    value.update(changes)
+    return value
+
+
+def make_config(cloud: str, *, environment: str = "prod", cluster_value: Any = None,
+                extra: dict[str, Any] | None = None) -> dict[str, str]:
+    config: dict[str, str] = dict(PROVIDER[cloud])
+    config["im-platform:cloud"] = cloud
+    config["im-platform:environment"] = environment
+    config["im-platform:cluster"] = json.dumps(CLUSTER if cluster_value is None else cluster_value)
+    for key, value in (extra or {}).items():
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    return config
+
+
+def plan_config(cloud: str, stack: str | None = None, **kwargs: Any) -> Plan:
+    environment = kwargs.get("environment", "prod")
+    return run_program(stack or f"{environment}-{cloud}", make_config(cloud, **kwargs))
+
+
+_CACHE: dict[str, Plan] = {}
+
+
+@pytest.fixture(params=["aws", "gcp", "azure"])
+def cloud(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def contract_plan(cloud: str) -> Plan:
+    """The shared spec planned on one cloud (planned once per cloud per test session)."""
+    if cloud not in _CACHE:
+        _CACHE[cloud] = plan_config(cloud)
+    return _CACHE[cloud]

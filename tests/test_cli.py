@@ -1,0 +1,96 @@
+"""The plan command as users and tools call it: a real process, its stdout, stderr and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+BAD_VALUE = "config error: im-platform:cluster.nodePools.gateway.minNodes is 50, but maxNodes is 40: minNodes must be <= maxNodes"
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def copy_stack(tmp_path: Path, name: str, edit) -> Path:  # noqa: ANN001 - edit mutates the config map
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev-aws.yaml").read_text())
+    edit(doc["config"])
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_json_plan_follows_the_contract() -> None:
+    result = cli("plan", "--stack", "dev-aws", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)  # nothing but the document on stdout
+    assert (doc["project"], doc["stack"]) == ("im-platform", "dev-aws")
+    assert doc["outputs"]["kubeconfig"] == "[secret]"
+    for r in doc["resources"]:
+        assert set(r) == {"urn", "type", "name", "parent", "custom", "inputs", "options"}
+        assert r["urn"].startswith("urn:pulumi:dev-aws::im-platform::")
+        assert set(r["options"]) == {"protect", "ignoreChanges", "dependsOn", "deleteBeforeReplace", "retainOnDelete",
+                                     "replaceOnChanges", "additionalSecretOutputs", "provider"}
+    groups = [r for r in doc["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
+    assert groups and all(g["options"]["ignoreChanges"] == ["scalingConfig.desiredSize"] for g in groups)
+
+
+def test_readable_plan_shows_tree_and_pools() -> None:
+    result = cli("plan", "--stack", "dev-aws")
+    assert result.returncode == 0, result.stderr
+    assert "im-platform:aws:EksCluster  im-dev-aws" in result.stdout
+    assert "    aws:eks/cluster:Cluster  im-dev-aws-eks" in result.stdout, "children are indented under the component"
+    assert "Node pools:" in result.stdout
+    assert "worker   m7i.xlarge, m6i.xlarge, m6a.xlarge, m7a.xlarge  0..6 nodes  spot" in result.stdout
+
+
+def test_config_file_takes_the_stack_name_from_its_file_name(tmp_path: Path) -> None:
+    path = copy_stack(tmp_path, "qa-aws", lambda c: None)
+    result = cli("plan", "--config-file", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "qa-aws"
+
+
+def test_bad_value_gives_one_message_and_exit_2(tmp_path: Path) -> None:
+    def edit(config: dict) -> None:
+        config["im-platform:cluster"]["nodePools"]["gateway"].update(minNodes=50, maxNodes=40)
+    result = cli("plan", "--config-file", str(copy_stack(tmp_path, "broken", edit)))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == BAD_VALUE
+    assert "Traceback" not in result.stderr
+    assert result.stdout == "", "nothing is declared"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("config: [unclosed", "is not valid YAML at line 1"),
+    ("- just\n- a list\n", "expected a YAML map"),
+])
+def test_unreadable_stack_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(text)
+    result = cli("plan", "--config-file", str(path))
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_stack_names_the_missing_file() -> None:
+    result = cli("plan", "--stack", "nope")
+    assert result.returncode == 2
+    assert "stacks/Pulumi.nope.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plan_runs_from_any_directory(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", "dev-aws", "--json"],
+                            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "dev-aws"

@@ -1,0 +1,27 @@
+"""Every stack file in stacks/ plans cleanly, and the example layouts are the ones documented."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.plan import all_stacks, plan_stack
+
+REQUIRED = {"dev-aws", "staging-gcp", "prod-aws", "prod-azure"}
+
+
+def test_required_example_stacks_exist() -> None:
+    assert REQUIRED <= set(all_stacks())
+
+
+@pytest.mark.parametrize("stack", all_stacks())
+def test_stack_plans_cleanly(stack: str) -> None:
+    plan = plan_stack(stack)
+    assert "[unknown]" not in json.dumps(plan.to_json())
+    pools = {p["name"]: p for p in plan.outputs["nodePools"]}
+    assert {"system", "gateway"} <= set(pools), "an IM layout: system pool and connection gateways"
+    assert not pools["system"]["spot"] and not pools["gateway"]["spot"], "gateways hold connections: never spot"
+    assert any(p["spot"] for p in pools.values()), "a tier that tolerates interruption runs on spot"
+    assert plan.outputs["environment"] == stack.split("-")[0]
+    assert plan.outputs["cloud"] == stack.split("-")[1]
