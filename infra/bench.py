@@ -1,0 +1,56 @@
+"""Benchmark: plan every stack in stacks/ as users do (a whole `python -m infra.cli plan` process)
+and print wall time and resource count per stack.
+
+    python -m infra.bench [--repeat N]
+
+Run on purpose; no test times anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+from infra.plan import ROOT, all_stacks
+
+TARGET_SECONDS = 6.0
+
+
+def plan_once(stack: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--json"],
+                            cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"plan of {stack} failed ({result.returncode}):\n{result.stderr}")
+    return elapsed, len(json.loads(result.stdout)["resources"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per stack; the median is reported (default 3)")
+    args = parser.parse_args(argv)
+    stacks = all_stacks()
+    print(f"{'stack':<16} {'resources':>9} {'median s':>9} {'max s':>7}  (whole process, {args.repeat} runs)")
+    slow = []
+    for stack in stacks:
+        print(f"planning {stack}...", file=sys.stderr, flush=True)
+        runs = [plan_once(stack) for _ in range(args.repeat)]
+        times = [t for t, _ in runs]
+        median = statistics.median(times)
+        print(f"{stack:<16} {runs[0][1]:>9} {median:>9.2f} {max(times):>7.2f}")
+        if median > TARGET_SECONDS:
+            slow.append(stack)
+    if slow:
+        print(f"over the {TARGET_SECONDS:.0f} s target: {', '.join(slow)}")
+        return 1
+    print(f"every stack plans within the {TARGET_SECONDS:.0f} s target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
