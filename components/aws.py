@@ -32,7 +32,7 @@ def subnet_cidrs(network_cidr: str) -> tuple[list[str], list[str]]:
     """Three private subnets take three quarters of the network (VPC CNI gives pods VPC
     addresses, so they are large); three small public ones, for NAT and load balancers, share
     the last quarter."""
-    net = ipaddress.ip_network(network_cidr)
+    net = ipaddress.IPv4Network(network_cidr)
     quarters = list(net.subnets(prefixlen_diff=2))
     public = list(quarters[3].subnets(prefixlen_diff=2))[:ZONES]
     return [str(q) for q in quarters[:ZONES]], [str(p) for p in public]
@@ -218,7 +218,7 @@ class EksCluster(ClusterComponent):
         private_ids: list[pulumi.Output[str]] = []
         nats: list[pulumi.Resource] = []
         for i in range(ZONES):
-            zone = zones.apply(lambda names, i=i: names[i])
+            zone = zones.apply(lambda names, i=i: names[i])  # type: ignore[misc]
             suffix = f"{i + 1}"
             public = aws.ec2.Subnet(
                 naming.child_name(name, "public", suffix),

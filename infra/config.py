@@ -11,8 +11,8 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from components import shapes
 from components.naming import PROJECT
@@ -275,7 +275,7 @@ def read_cluster(value: Any, cloud: str) -> dict[str, Any]:
     version = optional(path, cluster, "kubernetesVersion", read_version, DEFAULT_KUBERNETES_VERSION)
 
     net_path = f"{path}.network"
-    network = optional(path, cluster, "network", as_mapping, {})
+    network: Mapping[str, Any] = optional(path, cluster, "network", as_mapping, {})
     check_keys(net_path, network, NETWORK_KEYS)
     cidr = optional(net_path, network, "cidr", read_cidr, DEFAULT_NETWORK_CIDR)
     prefix = ipaddress.ip_network(cidr).prefixlen
@@ -297,7 +297,8 @@ def read_cluster(value: Any, cloud: str) -> dict[str, Any]:
         raise ConfigError(f"{net_path}.podCidr", pod_cidr, "expected a prefix length from /8 to /16 (room for every node's pod range)")
 
     allowed: list[str] = []
-    for i, item in enumerate(optional(path, cluster, "apiAllowedCidrs", as_list, [])):
+    listed: list[Any] = optional(path, cluster, "apiAllowedCidrs", as_list, [])
+    for i, item in enumerate(listed):
         allowed.append(read_cidr(f"{path}.apiAllowedCidrs[{i}]", item, private=False))
     if len(set(allowed)) != len(allowed):
         raise ConfigError(f"{path}.apiAllowedCidrs", allowed, "a CIDR is listed twice")

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import runpy
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-import logging
-
-from google.protobuf import empty_pb2, json_format
-
 import pulumi
+import yaml
+from google.protobuf import empty_pb2, json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
@@ -219,6 +217,11 @@ class Plan:
 
 
 _RUN_LOCK = threading.Lock()
+
+
+def _run_main() -> None:
+    """What the host does: run the program directory's __main__.py as __main__."""
+    runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
 _LOG = logging.getLogger("im-platform.plan")
 
 
@@ -246,8 +249,7 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         loop = asyncio.new_event_loop()
         try:
             asyncio.set_event_loop(loop)
-            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(
-                lambda: runpy.run_path(str(PROGRAM_DIR), run_name="__main__")))
+            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(_run_main))
         except pulumi.RunError as exc:
             if isinstance(exc.__cause__, ConfigError):
                 raise exc.__cause__ from None
