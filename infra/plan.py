@@ -241,7 +241,7 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
         pulumi_settings.configure(pulumi_mocks.MockSettings(
             monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_LOG),
-            project=project, stack=stack, dry_run=False, organization=None, callbacks=None))
+            project=project, stack=stack, dry_run=True, organization=None, callbacks=None))
         pulumi_settings.ROOT.set(None)
         monitor.registrations.clear()
         monitor.outputs.clear()
