@@ -87,6 +87,73 @@ class Guardrails:
     max_nodes_per_cluster: int = 500
 
 
+# -- IM service tiers on the cluster (im-platform:services) -----------------------------------------
+
+DEFAULT_TARGET_CPU_PERCENT = 70
+DEFAULT_DRAIN_SECONDS = 30
+DEFAULT_HEALTH_PATH = "/healthz"
+DEFAULT_PUBLIC_PORT = 443
+# What a process gets after SIGTERM (once the preStop drain is over) to close what it still holds.
+SHUTDOWN_SECONDS = 30
+# A tier that drains this long (or is public) holds long-lived connections: it scales down slowly.
+LONG_LIVED_DRAIN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class EgressRule:
+    """A destination outside the cluster a tier may open connections to."""
+
+    cidr: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One IM service tier: a Deployment autoscaled between min and max replicas."""
+
+    name: str
+    image: str
+    port: int
+    cpu: str  # Kubernetes quantity, the request
+    memory: str  # Kubernetes quantity, request and limit
+    min_replicas: int
+    max_replicas: int
+    cpu_limit: str  # Kubernetes quantity, >= cpu
+    namespace: str
+    pool: str | None = None
+    target_cpu_percent: int = DEFAULT_TARGET_CPU_PERCENT
+    public: bool = False
+    public_port: int = DEFAULT_PUBLIC_PORT
+    drain_seconds: int = DEFAULT_DRAIN_SECONDS
+    health_path: str = DEFAULT_HEALTH_PATH
+    # Opt-in: the tier tolerates the spot taint (its pods may be interrupted with two minutes' notice).
+    allow_spot: bool = False
+    # Other tiers whose pods may open connections to this one.
+    allow_from: tuple[str, ...] = ()
+    egress: tuple[EgressRule, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def holds_connections(self) -> bool:
+        """Connection gateways: scaling them down or rolling them cuts users off, so they go slowly."""
+        return self.public or self.drain_seconds >= LONG_LIVED_DRAIN_SECONDS
+
+    @property
+    def termination_grace_seconds(self) -> int:
+        """The preStop drain, then time to shut down: always above drainSeconds."""
+        return self.drain_seconds + SHUTDOWN_SECONDS
+
+
+@dataclass(frozen=True)
+class CapacityBufferSpec:
+    """Low-priority placeholder pods that keep `pods` x (cpu, memory) of a pool warm."""
+
+    pool: str
+    pods: int
+    cpu: str
+    memory: str
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     project: str
@@ -103,11 +170,24 @@ class ClusterSpec:
     api_allowed_cidrs: tuple[str, ...] = ()
     # GCP only: the project that holds the cluster.
     gcp_project: str | None = None
+    # Azure only: `pulumi up` runs as a service principal (CI through OIDC) rather than a user
+    # (az login); the role assignment that makes the deployer cluster admin must say which.
+    deployer_is_service_principal: bool = False
     guardrails: Guardrails = field(default_factory=Guardrails)
+    services: tuple[ServiceSpec, ...] = ()
+    capacity_buffers: tuple[CapacityBufferSpec, ...] = ()
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    def pool(self, name: str) -> NodePoolSpec:
+        return next(p for p in self.node_pools if p.name == name)
+
+    @property
+    def max_termination_grace_seconds(self) -> int:
+        """The longest a tier's pod may take to stop: how long an autoscaler scale-down must wait."""
+        return max((s.termination_grace_seconds for s in self.services), default=0)
 
     @property
     def api_public(self) -> bool:

@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 NS = f"{PROJECT}:"
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "guardrails")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -386,8 +386,17 @@ def read_provider(cloud: str, other: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def load_spec(config: Mapping[str, Any], *, project: str, stack: str) -> ClusterSpec:
-    """The whole configuration of one stack, validated, as a frozen spec."""
+# How the azure-native provider is told to sign in as a service principal instead of a user.
+AZURE_SP_CONFIG = "azure-native:clientId"
+AZURE_SP_ENV = "ARM_CLIENT_ID"
+
+
+def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
+              env: Mapping[str, str] | None = None) -> ClusterSpec:
+    """The whole configuration of one stack, validated, as a frozen spec.
+
+    `env` is the process environment where the provider reads its credentials (Azure only).
+    """
     own, other = split_keys(config)
     if "cloud" not in own:
         raise ConfigError(f"{NS}cloud", MISSING, f"required: one of {', '.join(CLOUDS)}")
@@ -403,6 +412,12 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str) -> Cluster
         raise ConfigError(f"{NS}cluster", MISSING, "required: the cluster and its nodePools")
     cluster = read_cluster(structured(f"{NS}cluster", own["cluster"]), cloud)
     guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
+    # Imported here: services_config builds on the readers above (a top-level import would be circular).
+    from infra.services_config import read_capacity_buffers, read_services
+    services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
+                             environment == "prod") if "services" in own else ()
+    buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]),
+                                    cluster["node_pools"]) if "capacityBuffer" in own else ()
     return ClusterSpec(
         project=project,
         stack=stack,
@@ -410,6 +425,9 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str) -> Cluster
         environment=environment,
         region=provider[_REGION_KEY[cloud]],
         gcp_project=provider.get("gcp:project"),
+        deployer_is_service_principal=cloud == "azure" and (AZURE_SP_CONFIG in other or AZURE_SP_ENV in (env or {})),
         guardrails=guardrails,
+        services=services,
+        capacity_buffers=buffers,
         **cluster,
     )

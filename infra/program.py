@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components import naming, registry
+from components import k8s, naming, registry
 from components.spec import ClusterSpec
 from infra.config import load_spec
 from infra.errors import ConfigError
@@ -22,7 +23,7 @@ def raw_config() -> dict[str, Any]:
 
 def spec_from_runtime() -> ClusterSpec:
     try:
-        return load_spec(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
+        return load_spec(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack(), env=os.environ)
     except ConfigError as exc:
         # RunError ends the program with this one message and no stack trace.
         raise pulumi.RunError(str(exc)) from exc
@@ -31,7 +32,10 @@ def spec_from_runtime() -> ClusterSpec:
 def main() -> None:
     spec = spec_from_runtime()
     cluster_cls = registry.cluster_class(spec.cloud)
-    cluster = cluster_cls(naming.cluster_name(spec.stack), spec)
+    name = naming.cluster_name(spec.stack)
+    cluster = cluster_cls(name, spec)
+    # After the cluster: its provider, add-ons and service tiers (nothing on GKE/AKS without services).
+    workloads = k8s.deploy(name, cluster, spec)
     pulumi.export("cloud", spec.cloud)
     pulumi.export("environment", spec.environment)
     pulumi.export("region", spec.region)
@@ -40,3 +44,5 @@ def main() -> None:
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("oidcIssuer", cluster.oidc_issuer)
     pulumi.export("nodePools", cluster.node_pools)
+    if workloads and workloads.tiers:
+        pulumi.export("services", workloads.endpoints())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pulumi.runtime.config import get_config
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs

@@ -1,0 +1,317 @@
+"""One IM service tier on the cluster: Deployment, autoscaler, disruption budget, Service and the
+network policy that lets exactly its callers in, the same on every cloud.
+
+Connection gateways hold long-lived WebSockets, so everything that stops a pod (a rollout, a
+scale-down, a node drain) goes slowly and lets it drain: a preStop wait of `drainSeconds` while the
+pod is already out of the Service's endpoints, then SIGTERM with time left to close.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.k8s.base import (
+    NAMESPACE_NAME_LABEL,
+    K8sComponent,
+    container_security_context,
+    image_pull_policy,
+    labels,
+    name_of,
+    pod_security_context,
+    selector,
+    tolerations,
+    zone_spread,
+)
+from components.spec import POOL_LABEL_KEY, ClusterSpec, ServiceSpec
+
+PORT_NAME = "app"
+TMP_SIZE_LIMIT = "256Mi"
+
+# The layer-4 load balancer of each cloud, kept open for long-lived WebSockets.
+PUBLIC_SERVICE_ANNOTATIONS: dict[str, dict[str, str]] = {
+    # EKS's built-in service controller (no AWS Load Balancer Controller is installed): the classic
+    # LB in TCP mode is the layer-4 one whose idle timeout it can raise; an NLB's stays at 350 s.
+    "aws": {
+        "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout": "3600",
+        "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+        "service.beta.kubernetes.io/aws-load-balancer-connection-draining-enabled": "true",
+    },
+    # Backend-service based passthrough Network LB: no proxy, so nothing closes an idle connection;
+    # it also honours externalTrafficPolicy: Local per node.
+    "gcp": {
+        "cloud.google.com/l4-rbs": "enabled",
+    },
+    # Minutes (4-100); the Standard LB sends a TCP reset at the timeout, so clients reconnect at once.
+    "azure": {
+        "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout": "60",
+    },
+}
+AWS_DRAINING_TIMEOUT = "service.beta.kubernetes.io/aws-load-balancer-connection-draining-timeout"
+
+
+def public_annotations(cloud: str, service: ServiceSpec) -> dict[str, str]:
+    found = dict(PUBLIC_SERVICE_ANNOTATIONS[cloud])
+    if cloud == "aws":
+        # The load balancer keeps a deregistered node's connections as long as a pod drains.
+        found[AWS_DRAINING_TIMEOUT] = str(max(service.drain_seconds, 1))
+    return found
+
+
+def hpa_behavior(service: ServiceSpec) -> k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs:
+    """Scale up at once (a login burst), scale down slowly; a connection tier in small steps, since
+    every pod removed sends its users reconnecting to the others at the same moment."""
+    scale_up = k8s.autoscaling.v2.HPAScalingRulesArgs(
+        stabilization_window_seconds=0,
+        select_policy="Max",
+        policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=100, period_seconds=15),
+                  k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=4, period_seconds=15)],
+    )
+    if service.holds_connections:
+        # Load must stay low for 10 minutes, then one pod or 10 % (whichever is more) every 2 minutes.
+        scale_down = k8s.autoscaling.v2.HPAScalingRulesArgs(
+            stabilization_window_seconds=600,
+            select_policy="Max",
+            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=1, period_seconds=120),
+                      k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=10, period_seconds=120)],
+        )
+    else:
+        scale_down = k8s.autoscaling.v2.HPAScalingRulesArgs(
+            stabilization_window_seconds=300,
+            select_policy="Max",
+            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=50, period_seconds=60)],
+        )
+    return k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(scale_up=scale_up, scale_down=scale_down)
+
+
+def max_unavailable(service: ServiceSpec) -> int | str:
+    """What a node drain may take at once: never zero, or no node could ever be drained. One pod at
+    a time for a connection tier; a quarter (rounded up, so at least one) for the others."""
+    return 1 if service.holds_connections else "25%"
+
+
+def max_surge(service: ServiceSpec) -> str:
+    """Rollouts add pods before removing any (maxUnavailable 0); a connection tier replaces a
+    tenth at a time so only a tenth of its users reconnect at once."""
+    return "10%" if service.holds_connections else "25%"
+
+
+class ServiceTier(K8sComponent):
+    """`im-platform:k8s:ServiceTier`: one service of `im-platform:services` on the cluster."""
+
+    TYPE = "im-platform:k8s:ServiceTier"
+
+    def __init__(self, name: str, service: ServiceSpec, spec: ClusterSpec, provider: k8s.Provider,
+                 namespace: pulumi.Input[str], priority_class: str, depends_on: list[pulumi.Resource],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, provider, opts)
+        self.service = service
+        self.namespace = pulumi.Output.from_input(namespace)
+        tier_labels = labels(service.name, "tier")
+        meta = k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=self.namespace, labels=tier_labels)
+
+        account = k8s.core.v1.ServiceAccount(
+            self.child("account"),
+            metadata=meta,
+            # The tier does not call the Kubernetes API: no token in its pods.
+            automount_service_account_token=False,
+            opts=self.opts(),
+        )
+        deployment = self._deployment(service, spec, meta, tier_labels, account, priority_class, depends_on)
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            self.child("autoscaler"),
+            metadata=meta,
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=name_of(deployment)),
+                min_replicas=service.min_replicas,
+                max_replicas=service.max_replicas,
+                metrics=[k8s.autoscaling.v2.MetricSpecArgs(
+                    type="Resource",
+                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                        name="cpu",
+                        target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
+                                                                   average_utilization=service.target_cpu_percent),
+                    ),
+                )],
+                behavior=hpa_behavior(service),
+            ),
+            opts=self.opts(),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            self.child("disruption-budget"),
+            metadata=meta,
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=max_unavailable(service),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(service.name)),
+                # A crash-looping pod must not block a node drain (it serves nobody anyway).
+                unhealthy_pod_eviction_policy="AlwaysAllow",
+            ),
+            opts=self.opts(),
+        )
+        svc = self._service(service, spec, tier_labels)
+        self._network_policy(service, spec, tier_labels)
+
+        service_port = service.public_port if service.public else service.port
+        self.address = pulumi.Output.concat(service.name, ".", self.namespace, ".svc.cluster.local:", str(service_port))
+        self.public_address: pulumi.Output[str] | None = None
+        if service.public:
+            self.public_address = svc.status.apply(lambda s: _lb_address(s, service.public_port))  # type: ignore[arg-type]
+        self.register_outputs({"address": self.address, "publicAddress": self.public_address})
+
+    # -----------------------------------------------------------------------------------------
+
+    def _deployment(self, service: ServiceSpec, spec: ClusterSpec, meta: k8s.meta.v1.ObjectMetaArgs,
+                    tier_labels: dict[str, str], account: k8s.core.v1.ServiceAccount,
+                    priority_class: str, depends_on: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
+        pool = spec.pool(service.pool) if service.pool else None
+        probe_action = k8s.core.v1.HTTPGetActionArgs(path=service.health_path, port=PORT_NAME)
+        container = k8s.core.v1.ContainerArgs(
+            name=service.name,
+            image=service.image,
+            image_pull_policy=image_pull_policy(service.image),
+            ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=service.port, protocol="TCP")],
+            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in service.env] or None,
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": service.cpu, "memory": service.memory},
+                # Memory limit = request: a pod never uses memory the scheduler did not reserve for it.
+                # CPU may burst to the limit (reconnect storms), and the autoscaler acts on the request.
+                limits={"cpu": service.cpu_limit, "memory": service.memory},
+            ),
+            # Up to two minutes to start before liveness may restart it.
+            startup_probe=k8s.core.v1.ProbeArgs(http_get=probe_action, period_seconds=2, timeout_seconds=2,
+                                                failure_threshold=60),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe_action, period_seconds=5, timeout_seconds=2,
+                                                  failure_threshold=2),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe_action, period_seconds=10, timeout_seconds=2,
+                                                 failure_threshold=3),
+            # The sleep action needs no shell in the image (Kubernetes >= 1.30). The pod is out of the
+            # Service's endpoints while it sleeps: open connections go on, new ones go elsewhere.
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=service.drain_seconds)),
+            ) if service.drain_seconds > 0 else None,
+            security_context=container_security_context(),
+            # The only writable place: the root filesystem is read-only.
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        pod = k8s.core.v1.PodSpecArgs(
+            containers=[container],
+            service_account_name=name_of(account),
+            automount_service_account_token=False,
+            # Every Service of a shared namespace as environment variables is noise and slows starts.
+            enable_service_links=False,
+            priority_class_name=priority_class,
+            # Above drainSeconds: the preStop wait, then time to close after SIGTERM.
+            termination_grace_period_seconds=service.termination_grace_seconds,
+            node_selector={POOL_LABEL_KEY: pool.name} if pool else None,
+            tolerations=tolerations(spec.cloud, pool, service.allow_spot) or None,
+            topology_spread_constraints=zone_spread(service.name),
+            security_context=pod_security_context(),
+            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT))],
+        )
+        return k8s.apps.v1.Deployment(
+            self.child("deployment"),
+            metadata=meta,
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # No `replicas`: the HPA owns the count, and a `pulumi up` must not reset it (as
+                # pitfall 1 for nodes). A new Deployment starts at one pod; the HPA lifts it to min.
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(service.name)),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=max_surge(service)),
+                ),
+                # A new pod must stay ready this long before the rollout moves on.
+                min_ready_seconds=10,
+                revision_history_limit=5,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=tier_labels),
+                    spec=pod,
+                ),
+            ),
+            opts=self.opts(
+                # Pods start once their namespace denies traffic by default and their priority exists.
+                depends_on=depends_on,
+                # The first rollout may wait for node pools that are still being created, and a
+                # connection tier's rollout goes a tenth at a time.
+                custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
+            ),
+        )
+
+    def _service(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str]) -> k8s.core.v1.Service:
+        # A public tier answers on the load balancer's port inside the cluster too: one port, one address.
+        port = k8s.core.v1.ServicePortArgs(name=PORT_NAME, protocol="TCP", port=service.public_port if service.public else service.port,
+                                           target_port=PORT_NAME)
+        if service.public:
+            svc_spec = k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer",
+                # Only nodes running a pod receive traffic: no second hop that would cut connections
+                # when an unrelated node drains, and the client's address reaches the gateway.
+                external_traffic_policy="Local",
+                selector=selector(service.name),
+                ports=[port],
+            )
+            annotations = public_annotations(spec.cloud, service)
+        else:
+            svc_spec = k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector(service.name), ports=[port])
+            annotations = None
+        return k8s.core.v1.Service(
+            self.child("service"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=self.namespace, labels=tier_labels,
+                                                annotations=annotations),
+            spec=svc_spec,
+            opts=self.opts(),
+        )
+
+    def _network_policy(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str]) -> None:
+        """The allows on top of the namespace's default deny: callers in, callees and listed
+        destinations out. (Kubelet probes come from the node and are not subject to it.)"""
+        by_name = {s.name: s for s in spec.services}
+        port = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=service.port)]
+        if service.public:
+            # From anywhere (the load balancer keeps client addresses), only to the tier's port.
+            ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=port)]
+        elif service.allow_from:
+            ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[_peer(by_name[caller]) for caller in service.allow_from], ports=port)]
+        else:
+            ingress = []
+        egress = [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[_peer(callee)],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=callee.port)],
+            )
+            for callee in spec.services if service.name in callee.allow_from
+        ] + [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=rule.cidr))],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=rule.port)],
+            )
+            for rule in service.egress
+        ]
+        k8s.networking.v1.NetworkPolicy(
+            self.child("network-policy"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=self.namespace, labels=tier_labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(service.name)),
+                policy_types=["Ingress", "Egress"],
+                ingress=ingress or None,
+                egress=egress or None,
+            ),
+            opts=self.opts(),
+        )
+
+
+def _peer(service: ServiceSpec) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAMESPACE_NAME_LABEL: service.namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(service.name)),
+    )
+
+
+def _lb_address(status: object, port: int) -> str:
+    ingress = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
+    if not ingress:
+        return ""
+    first = ingress[0]
+    host = getattr(first, "hostname", None) or getattr(first, "ip", None) or ""
+    return f"{host}:{port}" if host else ""
