@@ -31,6 +31,7 @@ ZONES = ["1", "2", "3"]
 # Built-in role definition ids (the same in every tenant).
 KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 # The AKS AAD server application every managed-AAD cluster accepts tokens for.
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 # AKS labels and taints every spot node itself; declaring them keeps the pool free of a perpetual
@@ -103,7 +104,7 @@ class AksCluster(ClusterComponent):
         )
         rg = group.name
 
-        subnet = self._network(name, spec, rg)
+        subnet, egress_ip = self._network(name, spec, rg)
 
         identity = managedidentity.UserAssignedIdentity(
             naming.child_name(name, "control-plane"),
@@ -115,7 +116,8 @@ class AksCluster(ClusterComponent):
         )
         # With its own VNet, the control-plane identity must be able to join nodes to the subnet
         # before the cluster exists (AKS checks it at creation).
-        subnet_role = self._role(name, "subnet-network-contributor", client, subnet.id, identity, NETWORK_CONTRIBUTOR)
+        subnet_role = self._role(name, "subnet-network-contributor", client, subnet.id, identity.principal_id,
+                                 NETWORK_CONTRIBUTOR)
         key, vault_role = self._kms_key(name, spec, rg, client, identity)
         workspace = operationalinsights.Workspace(
             naming.child_name(name, "logs"),
@@ -128,8 +130,12 @@ class AksCluster(ClusterComponent):
             opts=self.opts(protect_in_prod=True),
         )
 
-        cluster = self._cluster(name, spec, rg, client, subnet, identity, key,
+        cluster = self._cluster(name, spec, rg, client, subnet, egress_ip, identity, key,
                                 depends_on=[subnet_role, vault_role])
+        # Local accounts are off, so Azure RBAC is the only way in: whoever runs `pulumi up` gets
+        # cluster admin, as EKS gives its creator, so the program's Kubernetes provider can deploy.
+        self._role(name, "deployer-cluster-admin", client, cluster.id, client.object_id, AKS_RBAC_CLUSTER_ADMIN,
+                   principal_type="ServicePrincipal" if spec.deployer_is_service_principal else "User")
 
         monitor.DiagnosticSetting(
             naming.child_name(name, "audit"),
@@ -168,7 +174,8 @@ class AksCluster(ClusterComponent):
 
     # -----------------------------------------------------------------------------------------
 
-    def _network(self, name: str, spec: ClusterSpec, rg: pulumi.Output[str]) -> network.Subnet:
+    def _network(self, name: str, spec: ClusterSpec,
+                 rg: pulumi.Output[str]) -> tuple[network.Subnet, network.PublicIPAddress]:
         vnet = network.VirtualNetwork(
             naming.child_name(name, "vnet"),
             virtual_network_name=naming.physical_name(name, "vnet", max_len=64),
@@ -202,7 +209,7 @@ class AksCluster(ClusterComponent):
             tags=self.tags,
             opts=self.opts(),
         )
-        return network.Subnet(
+        subnet = network.Subnet(
             naming.child_name(name, "nodes"),
             subnet_name=naming.physical_name(name, "nodes", max_len=80),
             resource_group_name=rg,
@@ -213,17 +220,19 @@ class AksCluster(ClusterComponent):
             default_outbound_access=False,
             opts=self.opts(),
         )
+        return subnet, egress_ip
 
     def _role(self, name: str, suffix: str, client: pulumi.Output[Any], scope: pulumi.Output[str],
-              identity: managedidentity.UserAssignedIdentity, role_id: str) -> authorization.RoleAssignment:
+              principal_id: pulumi.Input[str], role_id: str,
+              principal_type: str = "ServicePrincipal") -> authorization.RoleAssignment:
         return authorization.RoleAssignment(
             naming.child_name(name, suffix),
-            role_assignment_name=pulumi.Output.all(scope, identity.principal_id).apply(
+            role_assignment_name=pulumi.Output.all(scope, principal_id).apply(
                 lambda a: role_assignment_name(a[0], a[1], role_id)),
             scope=scope,
-            principal_id=identity.principal_id,
+            principal_id=principal_id,
             # A brand-new identity may not have replicated yet; the type skips the directory lookup.
-            principal_type="ServicePrincipal",
+            principal_type=principal_type,
             role_definition_id=client.subscription_id.apply(
                 lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"),
             opts=self.opts(),
@@ -265,16 +274,20 @@ class AksCluster(ClusterComponent):
             tags=self.tags,
             opts=self.opts(protect_in_prod=True),
         )
-        role = self._role(name, "kms-crypto-user", client, vault.id, identity, KEY_VAULT_CRYPTO_USER)
+        role = self._role(name, "kms-crypto-user", client, vault.id, identity.principal_id, KEY_VAULT_CRYPTO_USER)
         return key, role
 
     def _cluster(self, name: str, spec: ClusterSpec, rg: pulumi.Output[str], client: pulumi.Output[Any],
-                 subnet: network.Subnet, identity: managedidentity.UserAssignedIdentity, key: keyvault.Key,
+                 subnet: network.Subnet, egress_ip: network.PublicIPAddress,
+                 identity: managedidentity.UserAssignedIdentity, key: keyvault.Key,
                  depends_on: list[pulumi.Resource]) -> containerservice.ManagedCluster:
         system = spec.system_pool
         if spec.api_public:
+            # The nodes reach a public API server through the NAT gateway, so its address must be
+            # allowed too, or kubelets cannot register.
+            ranges = egress_ip.ip_address.apply(lambda ip: [*spec.api_allowed_cidrs, f"{ip}/32"])
             api_access = containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                authorized_ip_ranges=list(spec.api_allowed_cidrs), enable_private_cluster=False)
+                authorized_ip_ranges=ranges, enable_private_cluster=False)
         else:
             api_access = containerservice.ManagedClusterAPIServerAccessProfileArgs(enable_private_cluster=True)
         return containerservice.ManagedCluster(
@@ -324,7 +337,8 @@ class AksCluster(ClusterComponent):
                 scale_down_unneeded_time="15m",
                 scale_down_delay_after_add="15m",
                 scale_down_utilization_threshold="0.5",
-                max_graceful_termination_sec="900",
+                # Long enough for the slowest tier's drain, or a scale-down cuts its connections.
+                max_graceful_termination_sec=str(max(900, spec.max_termination_grace_seconds)),
                 # emptyDir scratch space must not pin a node forever.
                 skip_nodes_with_local_storage="false",
                 max_node_provision_time="15m",

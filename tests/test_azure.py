@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CLUSTER, cluster, plan_config
+from tests.conftest import CLUSTER, cluster, plan_config
 
 from components import azure
 from infra.mocks import azure as azure_mocks
@@ -171,10 +171,12 @@ def test_local_accounts_off_and_authorization_by_entra_id_and_azure_rbac() -> No
     assert len(inputs["identity"]["userAssignedIdentities"]) == 1
 
 
-def test_public_api_accepts_exactly_the_configured_ranges() -> None:
+def test_public_api_accepts_the_configured_ranges_and_the_nodes_egress() -> None:
     p = plan()
     access = managed_cluster(p)["inputs"]["apiServerAccessProfile"]
-    assert access["authorizedIPRanges"] == CLUSTER["apiAllowedCidrs"]
+    ranges = access["authorizedIPRanges"]
+    assert ranges[:-1] == CLUSTER["apiAllowedCidrs"], "exactly the configured ranges"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+/32", ranges[-1]), "plus the NAT gateway's address, for kubelets"
     assert access["enablePrivateCluster"] is False
     assert re.fullmatch(r"https://im-prod-azure-[0-9a-f]+\.hcp\.westeurope\.azmk8s\.io", p.outputs["endpoint"])
 
@@ -338,7 +340,7 @@ def test_physical_names_fit_azure_limits() -> None:
     assert len(inputs["resourceName"]) <= 63 and len(inputs["dnsPrefix"]) <= 54
     assert len(inputs["nodeResourceGroup"]) <= 80
     roles = p.of_type(ROLE_ASSIGNMENT)
-    assert len(roles) == 2
+    assert len(roles) == 3
     for role in roles:
         inputs = role["inputs"]
         role_id = inputs["roleDefinitionId"].rsplit("/", 1)[1]
@@ -403,3 +405,25 @@ def test_ca_is_read_from_an_aks_credential_kubeconfig() -> None:
     doc = {"clusters": [{"name": "c", "cluster": {"server": "https://x", "certificate-authority-data": "Q0E="}}]}
     encoded = base64.b64encode(yaml.safe_dump(doc).encode()).decode()
     assert azure.ca_from_kubeconfig(encoded) == "Q0E="
+
+
+def test_deployer_gets_cluster_admin_through_azure_rbac() -> None:
+    p = plan()
+    admin = next(r for r in p.of_type(ROLE_ASSIGNMENT) if r["name"].endswith("deployer-cluster-admin"))
+    assert admin["inputs"]["roleDefinitionId"].endswith("/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
+    assert admin["inputs"]["scope"] == managed_cluster(p)["inputs"].get("id", admin["inputs"]["scope"])
+    assert admin["inputs"]["scope"].endswith("/managedClusters/im-prod-azure")
+    assert admin["inputs"]["principalType"] == "User", "a person signed in with az login"
+    ci = plan_config("azure", extra={"azure-native:clientId": "00000000-0000-0000-0000-000000000001"})
+    admin = next(r for r in ci.of_type(ROLE_ASSIGNMENT) if r["name"].endswith("deployer-cluster-admin"))
+    assert admin["inputs"]["principalType"] == "ServicePrincipal", "CI signs in as a service principal"
+
+
+def test_autoscaler_waits_for_the_slowest_drain() -> None:
+    profile = managed_cluster(plan())["inputs"]["autoScalerProfile"]
+    assert profile["maxGracefulTerminationSec"] == "900"
+    services = {"gateway": {"image": "ghcr.io/acme/im-gateway:2.4.1", "port": 8080, "pool": "gateway", "cpu": "1",
+                            "memory": "2Gi", "replicas": {"min": 2, "max": 4}, "drainSeconds": 1800}}
+    slow = plan_config("azure", extra={"im-platform:services": services})
+    profile = managed_cluster(slow)["inputs"]["autoScalerProfile"]
+    assert int(profile["maxGracefulTerminationSec"]) > 1800

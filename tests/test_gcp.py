@@ -298,3 +298,7 @@ def test_kubeconfig_reaches_the_endpoint_through_the_gke_auth_plugin(prod: Plan)
     user = config["users"][0]["user"]
     assert user["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert "token" not in user and "client-key-data" not in user
+
+
+def test_built_in_autoscaler_is_tuned_for_utilisation(prod: Plan) -> None:
+    assert gke(prod)["clusterAutoscaling"] == {"enabled": False, "autoscalingProfile": "OPTIMIZE_UTILIZATION"}
