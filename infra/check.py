@@ -1,0 +1,174 @@
+"""`python -m infra.cli check --stack NAME [--config-file F] [--json]`: the policy guardrails offline.
+
+Plans the stack under the mock runtime (the very program `pulumi up` runs), then evaluates every
+rule of `infra.rules` (the rules the policy pack in `policy/` runs) over the planned resources.
+Exit status: 0 clean, 1 violations (one line each: `rule-name: urn: message`), 2 configuration error.
+
+`python -m infra.cli stacks [--github-output]` lists the stacks in stacks/ with their cloud,
+environment and deployment wave; the CI workflows derive their matrices from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.errors import ConfigError
+from infra.rules import RULES, Context, Resource, Violation, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = ROOT / "stacks"
+EXIT_OK, EXIT_VIOLATIONS = 0, 1
+
+# Stack-file rule (check only): the engine hands policy packs decrypted configuration, so only the
+# file itself shows whether a secret was committed in plain text.
+PLAINTEXT_SECRETS = "no-plaintext-secrets"
+SECRET_KEY = re.compile(r"(secret|password|passwd|token|credential|private.?key|access.?key|client.?key|"
+                        r"connection.?string|sas)", re.IGNORECASE)
+
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Deployment order on merge: every environment that is neither staging nor prod goes first.
+WAVES = ("dev", "staging", "prod")
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+
+
+def stack_file_violations(path: Path) -> list[Violation]:
+    """Configuration values that look like secrets but are not `secure:` (encrypted) values."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # the plan reports an unreadable file as a configuration error
+    config = doc.get("config") if isinstance(doc, Mapping) else None
+    found: list[Violation] = []
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            if set(value) == {"secure"}:
+                return
+            for k, v in value.items():
+                walk(f"{key}.{k}", v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(f"{key}[{i}]", v)
+        elif value not in (None, "") and SECRET_KEY.search(key.rsplit(".", 1)[-1].split(":")[-1]):
+            found.append(Violation(PLAINTEXT_SECRETS, f"{key} holds a plain-text value; store it with "
+                                   f"`pulumi config set --secret {key.split('.')[0]} ...` (or use OIDC, no key at all)",
+                                   urn=str(path)))
+
+    for key, value in (config or {}).items():
+        walk(str(key), value)
+    return found
+
+
+@dataclass
+class CheckResult:
+    stack: str
+    resources: int
+    violations: list[Violation]
+
+
+def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
+    """Plan the stack offline and evaluate every rule; raises ConfigError on a bad configuration."""
+    from infra.config import load_spec
+    from infra.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
+
+    plan = plan_stack(stack, config_file)
+    path = config_file or stack_file(plan.stack)
+    project = project_name()
+    values, _ = read_stack_config(path, project)
+    spec = load_spec(values, project=project, stack=plan.stack or stack_name_from_file(path) or "")
+    resources = [Resource.from_plan(r) for r in plan.resources]
+    violations = evaluate(resources, Context.from_spec(spec)) + stack_file_violations(path)
+    return CheckResult(plan.stack, len(resources), violations)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    result = check_stack(args.stack, Path(args.config_file) if args.config_file else None)
+    if args.json:
+        json.dump({"stack": result.stack, "resources": result.resources,
+                   "rules": [r.name for r in RULES] + [PLAINTEXT_SECRETS],
+                   "violations": [{"rule": v.rule, "urn": v.urn, "name": v.name, "message": v.message}
+                                  for v in result.violations]},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for v in result.violations:
+            print(v.render(result.stack))
+        rules = len(RULES) + 1
+        if result.violations:
+            broken = sorted({v.rule for v in result.violations})
+            print(f"check {result.stack}: {len(result.violations)} violation(s) of {', '.join(broken)} "
+                  f"({rules} rules over {result.resources} resources)", file=sys.stderr)
+        else:
+            print(f"check {result.stack}: {rules} rules passed over {result.resources} resources", file=sys.stderr)
+    return EXIT_VIOLATIONS if result.violations else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# stacks (the CI matrix)
+
+
+def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, str]]:
+    """Every stacks/Pulumi.<name>.yaml with its cloud, environment and wave (dev, staging, prod).
+
+    Reads only the two keys it needs, with PyYAML alone, so the CI job that builds the matrix
+    installs nothing else; `check` and `plan` validate the whole file in the jobs that follow.
+    """
+    stacks = []
+    for path in sorted(directory.glob("Pulumi.*.yaml")):
+        name = path.name[len("Pulumi."):-len(".yaml")]
+        # The name becomes job names, artifact names and concurrency groups in CI.
+        if not STACK_NAME.match(name):
+            raise ConfigError(str(path), name, "expected a stack name of letters, digits, '-', '_' or '.'")
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        config = (doc.get("config") if isinstance(doc, Mapping) else None) or {}
+        cloud = config.get("im-platform:cloud", config.get("cloud"))
+        environment = config.get("im-platform:environment", config.get("environment"))
+        if not isinstance(cloud, str) or not isinstance(environment, str):
+            raise ConfigError(f"{path}: im-platform:cloud / im-platform:environment", None,
+                              "both are required to place the stack in the CI matrix")
+        wave = environment if environment in WAVES else "dev"
+        stacks.append({"stack": name, "cloud": cloud, "environment": environment, "wave": wave})
+    return stacks
+
+
+def github_outputs(stacks: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """`key=value` lines for $GITHUB_OUTPUT: every stack, and the stacks of each wave."""
+    compact = {"separators": (",", ":")}
+    out = {"all": json.dumps(list(stacks), **compact)}  # type: ignore[arg-type]
+    for wave in WAVES:
+        out[wave] = json.dumps([s for s in stacks if s["wave"] == wave], **compact)  # type: ignore[arg-type]
+    return out
+
+
+def cmd_stacks(args: argparse.Namespace) -> int:
+    stacks = list_stacks()
+    if args.github_output:
+        for key, value in github_outputs(stacks).items():
+            print(f"{key}={value}")
+    else:
+        json.dump(stacks, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def register(subparsers: Any) -> None:
+    check = subparsers.add_parser("check", help="evaluate the policy guardrails over the offline plan")
+    check.add_argument("--stack", help="stack name: reads stacks/Pulumi.<NAME>.yaml")
+    check.add_argument("--config-file", help="read this stack file instead (name taken from Pulumi.<name>.yaml)")
+    check.add_argument("--json", action="store_true", help="violations as one JSON document on stdout")
+    check.set_defaults(func=cmd_check)
+    stacks = subparsers.add_parser("stacks", help="list stacks/ with cloud, environment and deployment wave")
+    stacks.add_argument("--github-output", action="store_true", help="key=value lines for $GITHUB_OUTPUT")
+    stacks.set_defaults(func=cmd_stacks)

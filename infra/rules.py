@@ -1,0 +1,582 @@
+"""The policy guardrails: one implementation of every rule, shared by the Pulumi policy pack
+(`policy/`, run by `pulumi preview --policy-pack policy`) and the offline `check` command.
+
+Each rule is a pure function over what both of them see of a resource: its type token, its
+properties (camelCase, as the engine holds them) and its options (protect, ignoreChanges). Nothing
+here imports Pulumi or a cloud SDK, so the rules run in the main virtual environment, in the policy
+pack's own one, and in plain unit tests.
+
+Values a preview cannot know yet arrive as the string UNKNOWN (the plan writes "[unknown]"; the
+policy adapter maps pulumi-policy's sentinels to the same string). A rule never reports a violation
+it cannot prove from known values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.naming import MANAGED_BY, dns_label
+from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, ClusterSpec, Guardrails
+
+UNKNOWN = "[unknown]"
+REQUIRED_TAGS = ("environment", "stack", "managed-by")
+
+# -- type tokens --------------------------------------------------------------------------------
+
+AWS_CLUSTER = "aws:eks/cluster:Cluster"
+AWS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+AWS_LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AWS_SUBNET = "aws:ec2/subnet:Subnet"
+GCP_CLUSTER = "gcp:container/cluster:Cluster"
+GCP_NODE_POOL = "gcp:container/nodePool:NodePool"
+AZURE_CLUSTER = "azure-native:containerservice:ManagedCluster"
+AZURE_AGENT_POOL = "azure-native:containerservice:AgentPool"
+# The same ARM resource under its current and its former azure-native module.
+AZURE_DIAGNOSTIC_SETTINGS = ("azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting")
+
+CLUSTER_TYPES = (AWS_CLUSTER, GCP_CLUSTER, AZURE_CLUSTER)
+POOL_TYPES = (AWS_NODE_GROUP, GCP_NODE_POOL, AZURE_AGENT_POOL)
+
+# Where each taggable type the program declares keeps its tags (GCP calls them labels). A type
+# that is not listed but carries a `tags` map is checked too; tests/test_policy.py compares this
+# table with the provider SDKs, so a new taggable resource cannot slip past unlisted.
+_AWS_TAGGABLE = (
+    "cloudwatch/logGroup:LogGroup", "ec2/defaultSecurityGroup:DefaultSecurityGroup", "ec2/eip:Eip",
+    "ec2/internetGateway:InternetGateway", "ec2/launchTemplate:LaunchTemplate", "ec2/natGateway:NatGateway",
+    "ec2/routeTable:RouteTable", "ec2/subnet:Subnet", "ec2/vpc:Vpc", "eks/addon:Addon", "eks/cluster:Cluster",
+    "eks/nodeGroup:NodeGroup", "eks/podIdentityAssociation:PodIdentityAssociation",
+    "iam/openIdConnectProvider:OpenIdConnectProvider", "iam/role:Role", "kms/key:Key",
+)
+_AZURE_TAGGABLE = (
+    "containerservice:AgentPool", "containerservice:ManagedCluster", "keyvault:Key", "keyvault:Vault",
+    "managedidentity:UserAssignedIdentity", "network:NatGateway", "network:PublicIPAddress",
+    "network:VirtualNetwork", "operationalinsights:Workspace", "resources:ResourceGroup",
+)
+TAG_PATHS: dict[str, str] = {
+    **{f"aws:{t}": "tags" for t in _AWS_TAGGABLE},
+    **{f"azure-native:{t}": "tags" for t in _AZURE_TAGGABLE},
+    GCP_CLUSTER: "resourceLabels",
+    # The node VMs' labels; nodeConfig.labels are Kubernetes node labels, not cloud labels.
+    GCP_NODE_POOL: "nodeConfig.resourceLabels",
+    "gcp:kms/cryptoKey:CryptoKey": "labels",
+}
+
+# The node-count fields the cluster autoscaler owns, per pool type: the only ones a pool may
+# ignore, and every one of them that the program sets must be ignored (pitfalls 1-3, 5).
+COUNT_FIELDS: dict[str, tuple[str, ...]] = {
+    AWS_NODE_GROUP: ("scalingConfig.desiredSize",),
+    GCP_NODE_POOL: ("nodeCount", "initialNodeCount"),
+    AZURE_AGENT_POOL: ("count",),
+}
+# AKS's inline system pool: its count under agentPoolProfiles, by index or for every profile.
+_AKS_PROFILE_COUNT = re.compile(r"^agentPoolProfiles\[(\d+|\*)\]\.count$")
+_GCP_ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+GCP_REGION_ZONES = 3  # a regional pool without nodeLocations runs in the region's three zones
+
+
+# -- what every adapter hands the rules --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource as both adapters see it: plan JSON in `check`, pulumi-policy args in the pack."""
+
+    type: str
+    name: str
+    urn: str
+    props: Mapping[str, Any]
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    parent: str | None = None
+
+    @classmethod
+    def from_plan(cls, record: Mapping[str, Any]) -> Resource:
+        options = record.get("options") or {}
+        return cls(type=record["type"], name=record["name"], urn=record["urn"], props=record.get("inputs") or {},
+                   protect=bool(options.get("protect")), ignore_changes=tuple(options.get("ignoreChanges") or ()),
+                   parent=record.get("parent"))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule needs from the stack's configuration (never from raw config: from the spec)."""
+
+    stack: str
+    environment: str
+    max_nodes_per_pool: int = Guardrails.max_nodes_per_pool
+    max_nodes_per_cluster: int = Guardrails.max_nodes_per_cluster
+
+    @classmethod
+    def from_spec(cls, spec: ClusterSpec) -> Context:
+        return cls(stack=spec.stack, environment=spec.environment,
+                   max_nodes_per_pool=spec.guardrails.max_nodes_per_pool,
+                   max_nodes_per_cluster=spec.guardrails.max_nodes_per_cluster)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    message: str
+    urn: str | None = None  # None: the stack as a whole
+    name: str | None = None
+
+    def render(self, stack: str = "") -> str:
+        where = self.urn or f"stack {stack}".strip()
+        return f"{self.rule}: {where}: {self.message}"
+
+
+ResourceCheck = Callable[[Resource, Context], Iterable[str]]
+StackCheck = Callable[[Sequence[Resource], Context], Iterable[tuple[Resource | None, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    remediation: str
+    resource_check: ResourceCheck | None = None
+    stack_check: StackCheck | None = None
+    clouds: tuple[str, ...] = field(default=("aws", "gcp", "azure"))
+
+    def evaluate(self, resources: Sequence[Resource], ctx: Context) -> list[Violation]:
+        found: list[Violation] = []
+        if self.resource_check is not None:
+            for r in resources:
+                found.extend(Violation(self.name, m, r.urn, r.name) for m in self.resource_check(r, ctx))
+        if self.stack_check is not None:
+            for subject, m in self.stack_check(resources, ctx):
+                found.append(Violation(self.name, m, subject.urn if subject else None, subject.name if subject else None))
+        return found
+
+
+# -- small readers -----------------------------------------------------------------------------
+
+
+def get(props: Mapping[str, Any] | None, path: str, default: Any = None) -> Any:
+    """props["a"]["b"] for "a.b"; the default where any step is missing or not a map."""
+    value: Any = props
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return default
+        value = value[key]
+    return default if value is None else value
+
+
+def known(value: Any) -> bool:
+    return value is not None and value != UNKNOWN
+
+
+def truthy(value: Any) -> bool:
+    """Booleans as providers take them: true, "true" (AWS launch templates use strings)."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def falsy(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.lower() == "false")
+
+
+def as_count(value: Any) -> int | None:
+    """A whole number, also as the float the policy SDK hands over (protobuf Struct numbers are
+    doubles: a pack that tested isinstance(x, int) would never see a node count)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def open_to_world(cidr: Any) -> bool:
+    """0.0.0.0/0, ::/0 or any range that covers every address (e.g. "0.0.0.0/0 " or "*")."""
+    if not isinstance(cidr, str) or cidr == UNKNOWN:
+        return False
+    text = cidr.strip()
+    if text in ("*", "0.0.0.0", "Internet", "any"):
+        return True
+    try:
+        return ipaddress.ip_network(text, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def pool_labels(r: Resource) -> Mapping[str, Any]:
+    path = {AWS_NODE_GROUP: "labels", GCP_NODE_POOL: "nodeConfig.labels", AZURE_AGENT_POOL: "nodeLabels"}.get(r.type)
+    labels = get(r.props, path) if path else None
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def aks_profiles(r: Resource) -> list[Mapping[str, Any]]:
+    """The node pools declared inline in an AKS cluster (the system pool)."""
+    if r.type != AZURE_CLUSTER:
+        return []
+    return [p for p in as_list(get(r.props, "agentPoolProfiles")) if isinstance(p, Mapping)]
+
+
+def _aks_is_system(profile: Mapping[str, Any]) -> bool:
+    labels = profile.get("nodeLabels")
+    return profile.get("mode") == "System" or (isinstance(labels, Mapping) and labels.get(POOL_LABEL_KEY) == SYSTEM_POOL)
+
+
+def pool_max_nodes(r: Resource) -> int | None:
+    """The most nodes a pool may run, whole pool (all zones); None when it cannot be known."""
+    if r.type == AWS_NODE_GROUP:
+        value = get(r.props, "scalingConfig.maxSize")
+    elif r.type == GCP_NODE_POOL:
+        value = get(r.props, "autoscaling.totalMaxNodeCount")
+        if value is None:
+            # Per-zone limits (or a fixed per-zone count) multiply by the pool's zones.
+            per_zone = as_count(get(r.props, "autoscaling.maxNodeCount", get(r.props, "nodeCount")))
+            if per_zone is None:
+                return None
+            value = per_zone * _gcp_zone_count(r)
+    elif r.type == AZURE_AGENT_POOL:
+        value = _aks_max(r.props)
+    else:
+        return None
+    return as_count(value)
+
+
+def _aks_max(pool: Mapping[str, Any]) -> Any:
+    return pool.get("maxCount") if truthy(pool.get("enableAutoScaling")) else pool.get("count")
+
+
+def _gcp_zone_count(r: Resource) -> int:
+    locations = get(r.props, "nodeLocations")
+    if isinstance(locations, (list, tuple)) and locations:
+        return len(locations)
+    location = get(r.props, "location")
+    return 1 if isinstance(location, str) and _GCP_ZONE.match(location) else GCP_REGION_ZONES
+
+
+def tags_of(r: Resource) -> Any:
+    """The resource's tag map, or None when the type takes none."""
+    path = TAG_PATHS.get(r.type)
+    if path is None:
+        if r.type.startswith(("aws:", "azure-native:")) and isinstance(r.props.get("tags"), Mapping):
+            path = "tags"
+        elif r.type.startswith("gcp:") and isinstance(r.props.get("labels"), Mapping):
+            path = "labels"
+        else:
+            return None
+    return get(r.props, path, {})
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def check_api_endpoint(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type == AWS_CLUSTER:
+        vpc = get(r.props, "vpcConfig", {})
+        # Absent means public (the EKS default), and a public endpoint without CIDRs means 0.0.0.0/0.
+        public = get(vpc, "endpointPublicAccess")
+        if public == UNKNOWN or falsy(public):
+            return
+        cidrs = get(vpc, "publicAccessCidrs")
+        if cidrs == UNKNOWN:
+            return
+        if not as_list(cidrs):
+            yield "vpcConfig.endpointPublicAccess is on with no publicAccessCidrs, so EKS opens it to 0.0.0.0/0"
+        yield from _open_cidrs("vpcConfig.publicAccessCidrs", cidrs)
+    elif r.type == GCP_CLUSTER:
+        if truthy(get(r.props, "privateClusterConfig.enablePrivateEndpoint")):
+            return
+        if falsy(get(r.props, "controlPlaneEndpointsConfig.ipEndpointsConfig.enabled")) or falsy(
+                get(r.props, "controlPlaneEndpointsConfig.ipEndpointsConfig.enablePublicEndpoint")):
+            return
+        networks = get(r.props, "masterAuthorizedNetworksConfig")
+        if networks == UNKNOWN:
+            return
+        if not isinstance(networks, Mapping):
+            yield "the public endpoint has no masterAuthorizedNetworksConfig, so any address may reach it"
+            return
+        if truthy(networks.get("gcpPublicCidrsAccessEnabled")):
+            yield "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled lets every Google Cloud public IP reach the API"
+        # Present, the config admits only its cidrBlocks (none at all when the list is empty).
+        blocks = as_list(networks.get("cidrBlocks"))
+        yield from _open_cidrs("masterAuthorizedNetworksConfig.cidrBlocks",
+                               [b.get("cidrBlock") for b in blocks if isinstance(b, Mapping)])
+    elif r.type == AZURE_CLUSTER:
+        access = get(r.props, "apiServerAccessProfile", {})
+        if access == UNKNOWN or truthy(get(access, "enablePrivateCluster")):
+            return
+        ranges = get(access, "authorizedIPRanges")
+        if ranges == UNKNOWN:
+            return
+        if not as_list(ranges):
+            yield "the API server is public with no apiServerAccessProfile.authorizedIPRanges, so any address may reach it"
+        yield from _open_cidrs("apiServerAccessProfile.authorizedIPRanges", ranges)
+
+
+def _open_cidrs(path: str, cidrs: Any) -> Iterator[str]:
+    for cidr in as_list(cidrs):
+        if open_to_world(cidr):
+            yield f"{path} contains {cidr!r}: the Kubernetes API would be open to the whole internet"
+
+
+def check_secrets_encryption(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type == AWS_CLUSTER:
+        config = get(r.props, "encryptionConfig")
+        if config == UNKNOWN:
+            return
+        resources = as_list(get(config, "resources"))
+        key = get(config, "provider.keyArn")
+        if "secrets" not in resources or not key:
+            yield "encryptionConfig must encrypt resources [\"secrets\"] with a KMS key (provider.keyArn)"
+    elif r.type == GCP_CLUSTER:
+        config = get(r.props, "databaseEncryption")
+        if config == UNKNOWN:
+            return
+        if get(config, "state") != "ENCRYPTED" or not get(config, "keyName"):
+            yield "databaseEncryption must be state ENCRYPTED with a Cloud KMS keyName"
+    elif r.type == AZURE_CLUSTER:
+        kms = get(r.props, "securityProfile.azureKeyVaultKms")
+        if kms == UNKNOWN:
+            return
+        if not truthy(get(kms, "enabled")) or not get(kms, "keyId"):
+            yield "securityProfile.azureKeyVaultKms must be enabled with a Key Vault keyId"
+
+
+def check_audit_logging(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    settings = [r for r in resources if r.type in AZURE_DIAGNOSTIC_SETTINGS]
+    for r in resources:
+        if r.type == AWS_CLUSTER:
+            types = get(r.props, "enabledClusterLogTypes")
+            if types != UNKNOWN and "audit" not in as_list(types):
+                yield r, "enabledClusterLogTypes must include \"audit\""
+        elif r.type == GCP_CLUSTER:
+            if get(r.props, "loggingService") == "none":
+                yield r, "loggingService is \"none\": no control-plane logs reach Cloud Logging"
+            components = get(r.props, "loggingConfig.enableComponents")
+            if components is not None and components != UNKNOWN and "APISERVER" not in as_list(components):
+                yield r, "loggingConfig.enableComponents must include \"APISERVER\""
+        elif r.type == AZURE_CLUSTER:
+            if not any(_aks_audit_setting(s, r) for s in settings):
+                yield r, ("no diagnostic setting sends the kube-audit or kube-audit-admin logs of this cluster "
+                          "to a destination (azure-native:monitor:DiagnosticSetting)")
+
+
+def _aks_audit_setting(setting: Resource, cluster: Resource) -> bool:
+    uri = get(setting.props, "resourceUri")
+    name = get(cluster.props, "resourceName")
+    # Before the cluster exists its id is unknown; a setting that names another resource does not count.
+    if known(uri) and known(name) and not str(uri).lower().endswith(f"/managedclusters/{str(name).lower()}"):
+        return False
+    logs = get(setting.props, "logs")
+    if logs == UNKNOWN:
+        return True
+    for log in as_list(logs):
+        if not isinstance(log, Mapping) or falsy(log.get("enabled")):
+            continue
+        if log.get("category") in ("kube-audit", "kube-audit-admin") or log.get("categoryGroup") in ("audit", "allLogs"):
+            return True
+    return False
+
+
+def check_public_node_ips(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type == AWS_LAUNCH_TEMPLATE:
+        for i, nic in enumerate(as_list(get(r.props, "networkInterfaces"))):
+            if isinstance(nic, Mapping) and truthy(nic.get("associatePublicIpAddress")):
+                yield f"networkInterfaces[{i}].associatePublicIpAddress gives every node a public IP"
+    elif r.type == AWS_SUBNET:
+        if truthy(get(r.props, "mapPublicIpOnLaunch")):
+            yield "mapPublicIpOnLaunch gives every instance (node) launched in this subnet a public IP"
+    elif r.type == GCP_CLUSTER:
+        private = get(r.props, "privateClusterConfig.enablePrivateNodes")
+        default = get(r.props, "networkConfig.defaultEnablePrivateNodes")
+        if UNKNOWN in (private, default):
+            return
+        if not truthy(private) and not truthy(default):
+            yield "privateClusterConfig.enablePrivateNodes must be true: nodes would get public IPs"
+    elif r.type == GCP_NODE_POOL:
+        if falsy(get(r.props, "networkConfig.enablePrivateNodes")):
+            yield "networkConfig.enablePrivateNodes is false: this pool's nodes would get public IPs"
+    elif r.type == AZURE_AGENT_POOL:
+        if truthy(get(r.props, "enableNodePublicIP")):
+            yield "enableNodePublicIP gives every node a public IP"
+    elif r.type == AZURE_CLUSTER:
+        for i, profile in enumerate(aks_profiles(r)):
+            if truthy(profile.get("enableNodePublicIP")):
+                yield f"agentPoolProfiles[{i}].enableNodePublicIP gives every node of pool {profile.get('name')!r} a public IP"
+
+
+def check_autoscaler_ignores(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type in COUNT_FIELDS:
+        if not _autoscaled(r):
+            return
+        fields = COUNT_FIELDS[r.type]
+        extra = [p for p in r.ignore_changes if p not in fields]
+        if extra:
+            yield (f"ignoreChanges {extra} hides more than the autoscaler-owned count ({', '.join(fields)}): "
+                   "later edits to those fields would never be applied")
+        set_fields = [f for f in fields if get(r.props, f) is not None]
+        missing = [f for f in set_fields if f not in r.ignore_changes]
+        if missing:
+            yield (f"ignoreChanges must include {missing}: every `pulumi up` would reset the node count "
+                   "the autoscaler chose")
+    elif r.type == AZURE_CLUSTER:
+        profiles = aks_profiles(r)
+        counted = {m.group(1) for p in r.ignore_changes if (m := _AKS_PROFILE_COUNT.match(p))}
+        pool_paths = [p for p in r.ignore_changes if p == "agentPoolProfiles" or p.startswith("agentPoolProfiles[")]
+        extra = [p for p in pool_paths if not _AKS_PROFILE_COUNT.match(p)]
+        if extra:
+            yield (f"ignoreChanges {extra} hides more of the inline pools than their count "
+                   "(use agentPoolProfiles[N].count): later min/max edits would never be applied")
+        for i, profile in enumerate(profiles):
+            if truthy(profile.get("enableAutoScaling")) and profile.get("count") is not None \
+                    and str(i) not in counted and "*" not in counted:
+                yield (f"ignoreChanges must include agentPoolProfiles[{i}].count: every `pulumi up` would reset "
+                       f"the node count the autoscaler chose for pool {profile.get('name')!r}")
+
+
+def _autoscaled(r: Resource) -> bool:
+    if r.type == AWS_NODE_GROUP:
+        low, high = get(r.props, "scalingConfig.minSize"), get(r.props, "scalingConfig.maxSize")
+        return not (as_count(low) is not None and as_count(low) == as_count(high))
+    if r.type == GCP_NODE_POOL:
+        return isinstance(get(r.props, "autoscaling"), Mapping)
+    if r.type == AZURE_AGENT_POOL:
+        return truthy(get(r.props, "enableAutoScaling"))
+    return False
+
+
+def check_system_pool_not_spot(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type in POOL_TYPES:
+        is_system = pool_labels(r).get(POOL_LABEL_KEY) == SYSTEM_POOL or (
+            r.type == AZURE_AGENT_POOL and get(r.props, "mode") == "System")
+        if not is_system:
+            return
+        if r.type == AWS_NODE_GROUP and get(r.props, "capacityType") == "SPOT":
+            yield "the system pool runs cluster add-ons (CoreDNS, the autoscaler) and must not be capacityType SPOT"
+        elif r.type == GCP_NODE_POOL and (truthy(get(r.props, "nodeConfig.spot")) or truthy(get(r.props, "nodeConfig.preemptible"))):
+            yield "the system pool runs cluster add-ons (CoreDNS, the autoscaler) and must not be spot or preemptible"
+        elif r.type == AZURE_AGENT_POOL and get(r.props, "scaleSetPriority") == "Spot":
+            yield "the system pool runs cluster add-ons (CoreDNS, the autoscaler) and must not be scaleSetPriority Spot"
+    elif r.type == AZURE_CLUSTER:
+        for i, profile in enumerate(aks_profiles(r)):
+            if _aks_is_system(profile) and profile.get("scaleSetPriority") == "Spot":
+                yield f"agentPoolProfiles[{i}] is the system pool and must not be scaleSetPriority Spot"
+
+
+def check_prod_protected(r: Resource, ctx: Context) -> Iterator[str]:
+    if not ctx.is_prod or r.type not in CLUSTER_TYPES:
+        return
+    if not r.protect:
+        yield "a prod cluster must be declared with protect=True, so no `pulumi up` or destroy can delete it"
+    if r.type == AWS_CLUSTER and not truthy(get(r.props, "deletionProtection")):
+        yield "a prod EKS cluster must set deletionProtection, so it cannot be deleted outside Pulumi either"
+    if r.type == GCP_CLUSTER and falsy(get(r.props, "deletionProtection")):
+        yield "a prod GKE cluster must not turn deletionProtection off"
+
+
+def check_required_tags(r: Resource, ctx: Context) -> Iterator[str]:
+    tags = tags_of(r)
+    if tags is None or tags == UNKNOWN:
+        return
+    if not isinstance(tags, Mapping):
+        tags = {}
+    missing = [k for k in REQUIRED_TAGS if not tags.get(k)]
+    if missing:
+        where = TAG_PATHS.get(r.type, "tags")
+        yield f"{where} is missing {', '.join(missing)} (every taggable resource carries {', '.join(REQUIRED_TAGS)})"
+    expected = {"environment": ctx.environment, "stack": dns_label(ctx.stack), "managed-by": MANAGED_BY}
+    for key, value in expected.items():
+        if tags.get(key) and known(tags.get(key)) and tags[key] != value:
+            yield f"tag {key} is {tags[key]!r}, expected {value!r}"
+    if r.type == AZURE_CLUSTER:
+        for i, profile in enumerate(aks_profiles(r)):
+            ptags = profile.get("tags")
+            if ptags == UNKNOWN:
+                continue
+            missing = [k for k in REQUIRED_TAGS if not (isinstance(ptags, Mapping) and ptags.get(k))]
+            if missing:
+                yield f"agentPoolProfiles[{i}].tags is missing {', '.join(missing)}"
+
+
+def check_max_nodes_per_pool(r: Resource, ctx: Context) -> Iterator[str]:
+    pools: list[tuple[str, int | None]] = []
+    if r.type in POOL_TYPES:
+        pools.append((r.name, pool_max_nodes(r)))
+    elif r.type == AZURE_CLUSTER:
+        pools.extend((f"agentPoolProfiles[{i}] ({p.get('name')})", as_count(_aks_max(p))) for i, p in enumerate(aks_profiles(r)))
+    for label, most in pools:
+        if most is not None and most > ctx.max_nodes_per_pool:
+            yield (f"pool {label} may grow to {most} nodes, above im-platform:guardrails.maxNodesPerPool "
+                   f"({ctx.max_nodes_per_pool})")
+
+
+def check_max_nodes_per_cluster(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    # Pools and their cluster share a parent (the cluster component); a stack normally holds one.
+    groups: dict[str | None, list[tuple[str, int]]] = {}
+    subjects: dict[str | None, Resource] = {}
+    for r in resources:
+        if r.type in CLUSTER_TYPES:
+            subjects.setdefault(r.parent, r)
+        if r.type in POOL_TYPES:
+            most = pool_max_nodes(r)
+            if most is not None:
+                groups.setdefault(r.parent, []).append((r.name, most))
+        for i, p in enumerate(aks_profiles(r)):
+            most = as_count(_aks_max(p))
+            if most is not None:
+                groups.setdefault(r.parent, []).append((str(p.get("name", i)), most))
+    for parent, pools in groups.items():
+        total = sum(n for _, n in pools)
+        if total > ctx.max_nodes_per_cluster:
+            detail = " + ".join(f"{n} ({name})" for name, n in pools)
+            yield subjects.get(parent), (f"the pools may grow to {total} nodes in all ({detail}), above "
+                                         f"im-platform:guardrails.maxNodesPerCluster ({ctx.max_nodes_per_cluster})")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("api-endpoint-not-open", "The Kubernetes API endpoint is private or limited to listed CIDRs, never 0.0.0.0/0.",
+         "List who may reach the API in im-platform:cluster.apiAllowedCidrs, or leave it empty for a private endpoint.",
+         resource_check=check_api_endpoint),
+    Rule("secrets-encryption", "Kubernetes Secrets are envelope-encrypted with a key in the cloud's KMS.",
+         "Declare the cluster through components/ (it always configures KMS encryption).",
+         resource_check=check_secrets_encryption),
+    Rule("audit-logging", "Control-plane audit logs are on.",
+         "EKS: enabledClusterLogTypes with \"audit\"; GKE: APISERVER logs; AKS: a diagnostic setting with kube-audit.",
+         stack_check=check_audit_logging),
+    Rule("no-public-node-ips", "Nodes get no public IP addresses.",
+         "Keep nodes in private subnets; egress goes through NAT.",
+         resource_check=check_public_node_ips),
+    Rule("autoscaler-owns-count", "Autoscaled pools ignore their node count, and only their node count.",
+         "ignore_changes exactly the desired count: scalingConfig.desiredSize (EKS), nodeCount/initialNodeCount "
+         "(GKE), count (AKS) (see pitfalls 1-3).",
+         resource_check=check_autoscaler_ignores),
+    Rule("system-pool-not-spot", "The system pool (cluster add-ons) never runs on spot capacity.",
+         "Remove spot from im-platform:cluster.nodePools.system.",
+         resource_check=check_system_pool_not_spot),
+    Rule("prod-cluster-protected", "Clusters of the prod environment are protected against deletion.",
+         "Declare prod clusters with protect=True (and the cloud's deletion protection where it has one).",
+         resource_check=check_prod_protected),
+    Rule("required-tags", "Every taggable resource carries the environment, stack and managed-by tags.",
+         "Tag through components.naming.tags (self.tags in a component).",
+         resource_check=check_required_tags),
+    Rule("max-nodes-per-pool", "No node pool may grow past im-platform:guardrails.maxNodesPerPool (default 200).",
+         "Lower the pool's maxNodes, or raise the guardrail in the stack file if the cost is intended.",
+         resource_check=check_max_nodes_per_pool),
+    Rule("max-nodes-per-cluster", "The pools of a cluster together stay within im-platform:guardrails.maxNodesPerCluster "
+         "(default 500).",
+         "Lower the pools' maxNodes, or raise the guardrail in the stack file if the cost is intended.",
+         stack_check=check_max_nodes_per_cluster),
+)
+RULES_BY_NAME = {r.name: r for r in RULES}
+
+
+def evaluate(resources: Sequence[Resource], ctx: Context, rules: Sequence[Rule] = RULES) -> list[Violation]:
+    """Every violation of every rule, in rule order."""
+    return [v for rule in rules for v in rule.evaluate(resources, ctx)]

@@ -1,0 +1,307 @@
+"""The GitHub Actions workflows: they parse, cover every stack in stacks/ through the stack list
+the CI derives from the folder, deploy in the order dev -> staging -> prod with prod behind its
+environment, keep one concurrency group per stack for updates, authenticate only through OIDC,
+pin every action to a commit, grant each job only what it uses, never expand an expression inside
+a shell script, and lint clean with actionlint and zizmor."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import cli
+from infra.check import WAVES, github_outputs, list_stacks
+from infra.errors import ConfigError
+from tests.conftest import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+REUSABLE = "$/.github/workflows/stack.yml"
+OIDC_ACTIONS = {
+    "aws": "aws-actions/configure-aws-credentials",
+    "gcp": "google-github-actions/auth",
+    "azure": "azure/login",
+}
+
+
+def load(name: str) -> dict[str, Any]:
+    doc = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    # YAML 1.1 reads the key `on` as True.
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps") or [])
+
+
+def uses(step: dict[str, Any]) -> str:
+    return str(step.get("uses", ""))
+
+
+def all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(f.name, name, job) for f in FILES for name, job in load(f.name)["jobs"].items()]
+
+
+def stack_files() -> set[str]:
+    return {p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure and hygiene.
+
+
+def test_the_four_workflows_parse() -> None:
+    assert [f.name for f in FILES] == ["deploy.yml", "drift.yml", "preview.yml", "stack.yml"]
+    for f in FILES:
+        doc = load(f.name)
+        assert doc["name"] and doc["on"] and doc["jobs"], f.name
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version() -> None:
+    pinned = 0
+    for f in FILES:
+        for line in f.read_text(encoding="utf-8").splitlines():
+            match = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
+            if not match:
+                continue
+            ref, comment = match.groups()
+            if ref == REUSABLE:
+                continue
+            assert SHA_PIN.match(ref), f"{f.name}: {ref} is not pinned to a commit"
+            assert re.search(r"#\s*v\d+\.\d+\.\d+", comment), f"{f.name}: {ref} has no version comment"
+            pinned += 1
+    assert pinned >= 15
+
+
+def test_permissions_are_empty_by_default_and_granted_per_job() -> None:
+    for f in FILES:
+        assert load(f.name)["permissions"] == {}, f"{f.name}: the workflow must grant nothing by default"
+    for file, name, job in all_jobs():
+        perms = job.get("permissions")
+        assert isinstance(perms, dict) and perms, f"{file}:{name} declares no permissions"
+        assert "write-all" not in str(perms) and "read-all" not in str(perms)
+        writes = {k for k, v in perms.items() if v == "write"}
+        # id-token (OIDC) goes only with cloud work; writes to GitHub only to the jobs that post.
+        assert writes <= {"id-token", "pull-requests", "issues"}, f"{file}:{name}: {writes}"
+        assert not ({"pull-requests", "issues"} & writes and "id-token" in writes), \
+            f"{file}:{name}: a job that posts to GitHub must not also hold cloud credentials"
+
+
+def test_no_expression_is_expanded_inside_a_shell_script() -> None:
+    """Untrusted data (PR titles, branch names, stack names from a PR) reaches scripts only
+    through environment variables, never through ${{ }} inside `run:`."""
+    scripts = 0
+    for file, name, job in all_jobs():
+        for step in steps(job):
+            if "run" in step:
+                scripts += 1
+                assert "${{" not in step["run"], f"{file}:{name}: {step['run'][:60]!r}"
+    assert scripts >= 10
+
+
+def test_checkouts_do_not_persist_the_token() -> None:
+    checkouts = [step for _, _, job in all_jobs() for step in steps(job) if uses(step).startswith("actions/checkout@")]
+    assert checkouts
+    assert all(step["with"]["persist-credentials"] is False for step in checkouts)
+
+
+def test_no_long_lived_secret_is_used() -> None:
+    """Clouds and Pulumi Cloud are reached through OIDC; no workflow reads a repository secret."""
+    for f in FILES:
+        text = f.read_text(encoding="utf-8")
+        assert "secrets." not in text, f.name
+        assert "pull_request_target" not in text and "workflow_run" not in text, f.name
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack list: derived from stacks/, so a new stack file needs no workflow edit.
+
+
+def test_the_stack_list_covers_every_stack_file() -> None:
+    listed = list_stacks()
+    assert {s["stack"] for s in listed} == stack_files()
+    outputs = github_outputs(listed)
+    assert {s["stack"] for s in json.loads(outputs["all"])} == stack_files()
+    by_wave = [s["stack"] for wave in WAVES for s in json.loads(outputs[wave])]
+    assert sorted(by_wave) == sorted(stack_files()), "every stack is in exactly one deployment wave"
+
+
+def test_the_stack_command_prints_github_outputs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(["stacks", "--github-output"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == ["all", *WAVES]
+    assert {s["stack"] for s in json.loads(lines[0].split("=", 1)[1])} == stack_files()
+
+
+def test_a_new_stack_file_joins_the_matrix_and_its_wave(tmp_path: Path) -> None:
+    for name, cloud, env in (("qa-gcp", "gcp", "qa"), ("prod-azure", "azure", "prod"), ("staging-aws", "aws", "staging")):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(
+            f"config:\n  im-platform:cloud: {cloud}\n  im-platform:environment: {env}\n")
+    listed = {s["stack"]: s for s in list_stacks(tmp_path)}
+    assert listed["qa-gcp"] == {"stack": "qa-gcp", "cloud": "gcp", "environment": "qa", "wave": "dev"}
+    assert listed["staging-aws"]["wave"] == "staging"
+    assert listed["prod-azure"]["wave"] == "prod"
+
+
+def test_a_stack_name_unfit_for_ci_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.dev aws;x.yaml").write_text("config:\n  im-platform:cloud: aws\n  im-platform:environment: dev\n")
+    with pytest.raises(ConfigError, match="expected a stack name"):
+        list_stacks(tmp_path)
+
+
+@pytest.mark.parametrize("name, output", [("preview.yml", "all"), ("drift.yml", "all"), ("deploy.yml", None)])
+def test_the_stacks_job_lists_the_folder(name: str, output: str | None) -> None:
+    job = load(name)["jobs"]["stacks"]
+    runs = [step["run"] for step in steps(job) if "run" in step]
+    assert 'python -m infra.cli stacks --github-output >> "$GITHUB_OUTPUT"' in runs
+    expected = {"all"} if output else set(WAVES)
+    assert set(job["outputs"]) == expected
+
+
+def _matrix_source(job: dict[str, Any]) -> str:
+    return str(job["strategy"]["matrix"]["include"])
+
+
+# ---------------------------------------------------------------------------------------------
+# preview.yml
+
+
+def test_preview_runs_tests_plans_and_policy_checks_before_previewing_every_stack() -> None:
+    doc = load("preview.yml")
+    assert "pull_request" in doc["on"]
+    jobs = doc["jobs"]
+    test_runs = "\n".join(step.get("run", "") for step in steps(jobs["test"]))
+    assert "venv/bin/python -m pytest" in test_runs
+    assert "for file in stacks/Pulumi.*.yaml" in test_runs and "infra.cli plan --config-file" in test_runs
+    assert "actionlint" in test_runs and "zizmor --offline" in test_runs
+
+    policy = jobs["policy"]
+    assert _matrix_source(policy) == "${{ fromJSON(needs.stacks.outputs.all) }}"
+    assert any('infra.cli check --stack "$STACK"' in step.get("run", "") for step in steps(policy))
+
+    preview = jobs["preview"]
+    assert set(preview["needs"]) == {"stacks", "test", "policy"}, "the offline gates come first"
+    assert _matrix_source(preview) == "${{ fromJSON(needs.stacks.outputs.all) }}"
+    assert preview["uses"] == REUSABLE
+    assert preview["with"]["command"] == "preview"
+    assert preview["with"]["github-environment"] == "${{ matrix.environment }}-preview"
+    assert "head.repo.full_name == github.repository" in preview["if"], "forks get no OIDC token"
+
+    comment = jobs["comment"]
+    assert comment["permissions"] == {"pull-requests": "write"}
+    assert "gh pr comment" in steps(comment)[-1]["run"]
+
+
+# ---------------------------------------------------------------------------------------------
+# deploy.yml
+
+
+def test_deploy_goes_dev_then_staging_then_prod() -> None:
+    doc = load("deploy.yml")
+    assert doc["on"]["push"]["branches"] == ["main"]
+    jobs = doc["jobs"]
+    assert jobs["dev"]["needs"] == "stacks"
+    assert set(jobs["staging"]["needs"]) == {"stacks", "dev"}
+    assert set(jobs["prod"]["needs"]) == {"stacks", "dev", "staging"}
+    for wave in WAVES:
+        job = jobs[wave]
+        assert job["uses"] == REUSABLE
+        assert job["with"]["command"] == "up"
+        assert _matrix_source(job) == f"${{{{ fromJSON(needs.stacks.outputs.{wave}) }}}}"
+        assert job["strategy"]["fail-fast"] is False, "a failing stack must never cancel another's update half-way"
+    for wave in ("staging", "prod"):
+        # A wave runs only when the previous one succeeded (or had no stack).
+        assert "!failure()" in jobs[wave]["if"] and "!cancelled()" in jobs[wave]["if"]
+    assert doc["concurrency"] == {"group": "deploy", "cancel-in-progress": False}
+
+
+def test_prod_stacks_deploy_in_the_prod_environment() -> None:
+    job = load("deploy.yml")["jobs"]["prod"]
+    assert job["with"]["github-environment"] == "${{ matrix.environment }}"
+    prod = json.loads(github_outputs(list_stacks())["prod"])
+    assert prod, "stacks/ has prod stacks"
+    assert {s["environment"] for s in prod} == {"prod"}, "the prod wave runs in the GitHub environment `prod`"
+
+
+# ---------------------------------------------------------------------------------------------
+# stack.yml (the reusable job) and drift.yml
+
+
+def test_the_stack_job_checks_offline_then_runs_pulumi_with_the_policy_pack() -> None:
+    doc = load("stack.yml")
+    assert set(doc["on"]["workflow_call"]["inputs"]) == {"stack", "cloud", "command", "github-environment"}
+    job = doc["jobs"]["pulumi"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["environment"] == "${{ inputs.github-environment }}"
+    names = [uses(step).split("@")[0] or step.get("name", "") for step in steps(job)]
+    check = names.index("Policy check (offline)")
+    pulumi = names.index("pulumi/actions")
+    assert check < pulumi
+    for cloud, action in OIDC_ACTIONS.items():
+        step = steps(job)[names.index(action)]
+        assert step["if"] == f"inputs.cloud == '{cloud}'"
+        assert check < names.index(action) < pulumi, "no credential exists while the offline check runs"
+    action = steps(job)[pulumi]["with"]
+    assert action["policyPacks"] == "policy"
+    assert action["stack-name"] == "${{ inputs.stack }}"
+    assert action["command"] == "${{ inputs.command == 'up' && 'up' || 'preview' }}"
+    assert action["refresh"] == action["expect-no-changes"] == "${{ inputs.command == 'drift' }}"
+
+
+def test_updates_of_one_stack_share_one_concurrency_group() -> None:
+    concurrency = load("stack.yml")["jobs"]["pulumi"]["concurrency"]
+    assert concurrency["cancel-in-progress"] is False, "a running update is never cancelled"
+    group = concurrency["group"]
+    assert "inputs.command == 'up' && format('pulumi-state-{0}', inputs.stack)" in group
+    # Read-only runs get a group of their own run, so they never queue behind (or cancel) an update.
+    assert "github.run_id" in group.split("||", 1)[1]
+
+
+def test_drift_runs_nightly_on_every_stack_and_reports() -> None:
+    doc = load("drift.yml")
+    assert doc["on"]["schedule"][0]["cron"]
+    jobs = doc["jobs"]
+    assert jobs["drift"]["uses"] == REUSABLE
+    assert jobs["drift"]["with"]["command"] == "drift"
+    assert jobs["drift"]["with"]["github-environment"] == "${{ matrix.environment }}-preview"
+    assert _matrix_source(jobs["drift"]) == "${{ fromJSON(needs.stacks.outputs.all) }}"
+    report = jobs["report"]
+    assert report["if"] == "${{ failure() }}" and report["permissions"] == {"issues": "write"}
+    assert "gh issue create" in steps(report)[-1]["run"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The linters .ci/run runs (installed from requirements-dev.txt).
+
+
+def _tool(name: str) -> str:
+    found = Path(sys.executable).parent / name
+    if found.exists():
+        return str(found)
+    which = shutil.which(name)
+    if which is None:
+        pytest.skip(f"{name} is not installed (pip install -r requirements-dev.txt)")
+    return which
+
+
+def test_actionlint_reports_nothing() -> None:
+    run = subprocess.run([_tool("actionlint"), "-shellcheck", _tool("shellcheck"), *map(str, FILES)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_zizmor_reports_nothing() -> None:
+    run = subprocess.run([_tool("zizmor"), "--offline", "--persona", "auditor", ".github/workflows"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "No findings to report" in run.stdout
