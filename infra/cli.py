@@ -11,15 +11,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from infra.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Further subcommands: each module has `register(subparsers)`, which adds its parser and sets
 # `func` (a callable taking the parsed args and returning the exit status).
-EXTRA_COMMANDS: list[str] = []
+EXTRA_COMMANDS: list[str] = ["infra.check", "infra.manifests"]
 
 
 def _progress(message: str) -> None:
