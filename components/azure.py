@@ -344,24 +344,7 @@ class AksCluster(ClusterComponent):
                 max_node_provision_time="15m",
             ),
             agent_pool_profiles=[containerservice.ManagedClusterAgentPoolProfileArgs(
-                name=system.name,
-                mode="System",
-                type="VirtualMachineScaleSets",
-                os_type="Linux",
-                vm_size=system.machine_type,
-                enable_auto_scaling=True,
-                min_count=system.min_nodes,
-                max_count=system.max_nodes,
-                count=system.min_nodes,
-                availability_zones=ZONES,
-                vnet_subnet_id=subnet.id,
-                orchestrator_version=spec.kubernetes_version,
-                node_labels=system.node_labels,
-                node_taints=[t.render() for t in system.node_taints] or None,
-                enable_node_public_ip=False,
-                upgrade_settings=_surge(),
-                tags=self.tags,
-            )],
+                name=system.name, mode="System", **self._pool_properties(spec, system, subnet))],
             tags=self.tags,
             opts=self.opts(
                 protect_in_prod=True,
@@ -371,8 +354,8 @@ class AksCluster(ClusterComponent):
             ),
         )
 
-    def _user_pool(self, name: str, spec: ClusterSpec, pool: NodePoolSpec, rg: pulumi.Output[str],
-                   cluster: containerservice.ManagedCluster, subnet: network.Subnet) -> containerservice.AgentPool:
+    def _pool_properties(self, spec: ClusterSpec, pool: NodePoolSpec, subnet: network.Subnet) -> dict[str, Any]:
+        """What the inline system profile and an AgentPool share: the same keys on both."""
         labels = pool.node_labels
         taints = [t.render() for t in pool.node_taints]
         spot: dict[str, Any] = {}
@@ -385,29 +368,35 @@ class AksCluster(ClusterComponent):
                 # Pay up to the on-demand price: evicted for capacity, never for price.
                 "spot_max_price": -1,
             }
+        return {
+            "type": "VirtualMachineScaleSets",
+            "os_type": "Linux",
+            "vm_size": pool.machine_type,
+            "enable_auto_scaling": True,
+            "min_count": pool.min_nodes,
+            "max_count": pool.max_nodes,
+            # The API requires a count; the autoscaler owns it after creation (pitfall 3).
+            "count": pool.min_nodes,
+            "availability_zones": ZONES,
+            "vnet_subnet_id": subnet.id,
+            "orchestrator_version": spec.kubernetes_version,
+            "node_labels": labels,
+            "node_taints": taints or None,
+            "enable_node_public_ip": False,
+            # AKS rejects surge settings on spot pools ("Spot pools can't set max surge").
+            "upgrade_settings": None if pool.spot else _surge(),
+            "tags": self.tags,
+            **spot,
+        }
+
+    def _user_pool(self, name: str, spec: ClusterSpec, pool: NodePoolSpec, rg: pulumi.Output[str],
+                   cluster: containerservice.ManagedCluster, subnet: network.Subnet) -> containerservice.AgentPool:
         return containerservice.AgentPool(
             naming.child_name(name, "pool", pool.name),
             agent_pool_name=pool.name,
             resource_name_=cluster.name,
             resource_group_name=rg,
             mode="User",
-            type="VirtualMachineScaleSets",
-            os_type="Linux",
-            vm_size=pool.machine_type,
-            enable_auto_scaling=True,
-            min_count=pool.min_nodes,
-            max_count=pool.max_nodes,
-            # The API requires a count; the autoscaler owns it after creation (pitfall 3).
-            count=pool.min_nodes,
-            availability_zones=ZONES,
-            vnet_subnet_id=subnet.id,
-            orchestrator_version=spec.kubernetes_version,
-            node_labels=labels,
-            node_taints=taints or None,
-            enable_node_public_ip=False,
-            # AKS rejects surge settings on spot pools ("Spot pools can't set max surge").
-            upgrade_settings=None if pool.spot else _surge(),
-            tags=self.tags,
-            **spot,
+            **self._pool_properties(spec, pool, subnet),
             opts=self.opts(ignore_changes=["count"]),
         )
