@@ -41,3 +41,14 @@ def test_documented_error_is_the_real_one() -> None:
     assert "minNodes is 50, but maxNodes is 40" in documented
     from tests.test_cli import BAD_VALUE
     assert documented == BAD_VALUE
+
+
+def test_sample_plan_output_is_real() -> None:
+    import subprocess
+    import sys
+    sample = next(b for b in blocks("text") if b.startswith("Stack im-platform/dev-aws"))
+    result = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", "dev-aws"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    for line in sample.splitlines():
+        if line.strip() != "...":
+            assert line in result.stdout.splitlines(), line
