@@ -164,7 +164,8 @@ class AksCluster(ClusterComponent):
                 args=["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID],
                 install_hint="Install kubelogin: https://azure.github.io/kubelogin/install.html",
             ))
-        oidc_issuer = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url)
+        # Enabled above, so the profile and its issuer are always there once the cluster exists.
+        oidc_issuer = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
         return ClusterOutputs(
             cluster_name=cluster.name,
             endpoint=endpoint,

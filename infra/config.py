@@ -288,7 +288,8 @@ def read_cluster(value: Any, cloud: str) -> dict[str, Any]:
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             if ipaddress.ip_network(ranges[a]).overlaps(ipaddress.ip_network(ranges[b])):
-                raise ConfigError(f"{net_path}.{b}", ranges[b], f"but {a} is {ranges[a]}: the node, pod and service ranges must not overlap")
+                raise ConfigError(f"{net_path}.{b}", ranges[b],
+                                  f"but {a} is {ranges[a]}: the node, pod and service ranges must not overlap")
     svc_prefix = ipaddress.ip_network(service_cidr).prefixlen
     if not 12 <= svc_prefix <= 24:
         raise ConfigError(f"{net_path}.serviceCidr", service_cidr, "expected a prefix length from /12 to /24")

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import CLUSTER, cluster, plan_config
 
 from components import azure
 from infra.mocks import azure as azure_mocks
 from infra.mocks.common import FAKE_CA
 from infra.plan import UNKNOWN, Plan
+from tests.conftest import CLUSTER, cluster, plan_config
 
 COMPONENT = "im-platform:azure:AksCluster"
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
