@@ -6,6 +6,7 @@ work (pitfall 11). Prints the number of resources registered.
 """
 
 import asyncio
+import importlib.util
 import json
 import runpy
 import sys
@@ -25,11 +26,7 @@ class Echo(mocks.Mocks):
 
 def main() -> None:
     program, stack, config_json = sys.argv[1], sys.argv[2], sys.argv[3]
-    try:
-        import components  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if importlib.util.find_spec("components") is not None:
         raise SystemExit("the repository root is importable before the program runs: the emulation proves nothing")
     monitor = mocks.MockMonitor(Echo())
     set_all_config(json.loads(config_json))
