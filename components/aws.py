@@ -177,7 +177,7 @@ class EksCluster(ClusterComponent):
             )
         )
         return ClusterOutputs(cluster_name=cluster.name, endpoint=cluster.endpoint,
-                              kubeconfig=kubeconfig, oidc_issuer=issuer)
+                              kubeconfig=kubeconfig, oidc_issuer=issuer, node_pool_resources=list(groups))
 
     # -- network -------------------------------------------------------------------------------
 

@@ -148,8 +148,9 @@ class AksCluster(ClusterComponent):
             opts=self.opts(),
         )
 
-        for pool in spec.user_pools:
-            self._user_pool(name, spec, pool, rg, cluster, subnet)
+        # The system pool is inline: the cluster itself brings up its nodes.
+        pools: list[pulumi.Resource] = [cluster]
+        pools += [self._user_pool(name, spec, pool, rg, cluster, subnet) for pool in spec.user_pools]
 
         endpoint = (cluster.fqdn if spec.api_public else cluster.private_fqdn).apply(lambda h: f"https://{h}")
         credentials = containerservice.list_managed_cluster_user_credentials_output(
@@ -167,6 +168,7 @@ class AksCluster(ClusterComponent):
         # Enabled above, so the profile and its issuer are always there once the cluster exists.
         oidc_issuer = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
         return ClusterOutputs(
+            node_pool_resources=pools,
             cluster_name=cluster.name,
             endpoint=endpoint,
             kubeconfig=kubeconfig,

@@ -20,8 +20,10 @@ class ClusterOutputs:
     cluster_name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]  # always secret
-    # Autoscaler profile / OIDC issuer etc. are cloud specific and stay inside the component.
     oidc_issuer: pulumi.Output[str]
+    # The resources that bring up nodes (node groups / pools; AKS's inline system pool is the
+    # cluster itself): Kubernetes objects wait for them instead of for a timeout.
+    node_pool_resources: list[pulumi.Resource]
 
 
 class ClusterComponent(pulumi.ComponentResource):
@@ -37,6 +39,7 @@ class ClusterComponent(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
     node_pools: pulumi.Output[list[dict[str, Any]]]
+    node_pool_resources: list[pulumi.Resource]
 
     def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, None, opts)
@@ -47,6 +50,7 @@ class ClusterComponent(pulumi.ComponentResource):
         self.endpoint = out.endpoint
         self.kubeconfig = pulumi.Output.secret(out.kubeconfig)
         self.oidc_issuer = out.oidc_issuer
+        self.node_pool_resources = out.node_pool_resources
         self.node_pools = pulumi.Output.from_input(node_pool_summary(spec))
         self.register_outputs({
             "clusterName": self.cluster_name,

@@ -51,12 +51,12 @@ class GkeCluster(ClusterComponent):
         key, key_grant = self._kms(name, project, region)
         node_sa, node_roles = self._node_identity(name, project)
         cluster = self._cluster(name, spec, project, subnet, key, key_grant, node_sa, node_roles)
-        for pool in spec.node_pools:
-            self._node_pool(name, pool, project, cluster, node_sa, node_roles)
+        pools = [self._node_pool(name, pool, project, cluster, node_sa, node_roles) for pool in spec.node_pools]
 
         endpoint = pulumi.Output.concat("https://", cluster.endpoint)
         context = f"gke_{project}_{region}_{cluster_physical_name(name)}"
         return ClusterOutputs(
+            node_pool_resources=list(pools),
             cluster_name=cluster.name,
             endpoint=endpoint,
             # Only the endpoint, the CA and the plugin: nothing that changes between runs (pitfalls 7, 8).

@@ -168,3 +168,16 @@ def test_the_plan_is_deterministic(cloud: str, environment: str) -> None:
     first = plan_config(cloud, environment=environment).to_json()
     second = plan_config(cloud, environment=environment).to_json()
     assert first == second
+
+
+def test_kubernetes_objects_wait_for_the_node_pools(cloud: str) -> None:
+    services = {"gateway": {"image": "ghcr.io/acme/im-gateway:2.4.1", "port": 8080, "pool": "gateway", "cpu": "1",
+                            "memory": "2Gi", "replicas": {"min": 2, "max": 4}}}
+    plan = plan_config(cloud, extra={"im-platform:services": services})
+    provider = plan.one("pulumi:providers:kubernetes")
+    waits_for = set(provider["options"]["dependsOn"])
+    pool_urns = {view.resource["urn"] for view in pools(plan, cloud).values()}
+    cluster_urn = plan.one(CLUSTER_TYPE[cloud])["urn"]
+    # The cluster is already an input of the provider (its kubeconfig); the pools must be waited for.
+    assert pool_urns - {cluster_urn} <= waits_for
+    assert pool_urns - {cluster_urn}, "at least one separate node pool resource"
