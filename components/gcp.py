@@ -33,6 +33,17 @@ NODE_ROLES = (
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NODE_METADATA = {"disable-legacy-endpoints": "true"}
 GKE_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+# A new project has these off; GKE's service agent (which the KMS grant names) exists only once
+# the Kubernetes Engine API is on.
+REQUIRED_APIS = (
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "cloudkms.googleapis.com",
+    "iam.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+)
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 AUTH_PLUGIN_HINT = ("gke-gcloud-auth-plugin is required: `gcloud components install gke-gcloud-auth-plugin` "
                     "(https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)")
@@ -47,9 +58,10 @@ class GkeCluster(ClusterComponent):
             raise ValueError(f"{self.TYPE} {name}: spec.gcp_project is not set; expected the GCP project id (gcp:project)")
         region = spec.region
 
-        subnet = self._network(name, spec, project)
-        key, key_grant = self._kms(name, project, region)
-        node_sa, node_roles = self._node_identity(name, project)
+        apis = self._apis(name, project)
+        subnet = self._network(name, spec, project, apis)
+        key, key_grant = self._kms(name, project, region, apis)
+        node_sa, node_roles = self._node_identity(name, project, apis)
         cluster = self._cluster(name, spec, project, subnet, key, key_grant, node_sa, node_roles)
         pools = [self._node_pool(name, pool, project, cluster, node_sa, node_roles) for pool in spec.node_pools]
 
@@ -68,7 +80,22 @@ class GkeCluster(ClusterComponent):
 
     # -----------------------------------------------------------------------------------------
 
-    def _network(self, name: str, spec: ClusterSpec, project: str) -> gcp.compute.Subnetwork:
+    def _apis(self, name: str, project: str) -> list[gcp.projects.Service]:
+        return [
+            gcp.projects.Service(
+                naming.child_name(name, "api", api.split(".")[0]),
+                project=project,
+                service=api,
+                # Other stacks and people use these APIs too: destroying this stack never turns them off.
+                disable_on_destroy=False,
+                disable_dependent_services=False,
+                opts=self.opts(),
+            )
+            for api in REQUIRED_APIS
+        ]
+
+    def _network(self, name: str, spec: ClusterSpec, project: str,
+                 apis: Sequence[gcp.projects.Service]) -> gcp.compute.Subnetwork:
         network = gcp.compute.Network(
             naming.child_name(name, "vpc"),
             name=naming.physical_name(name, "vpc"),
@@ -76,7 +103,7 @@ class GkeCluster(ClusterComponent):
             # Custom mode: only the subnet below exists, so no range collides with pods or services.
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
-            opts=self.opts(),
+            opts=self.opts(depends_on=list(apis)),
         )
         subnet = gcp.compute.Subnetwork(
             naming.child_name(name, "nodes"),
@@ -125,7 +152,8 @@ class GkeCluster(ClusterComponent):
         )
         return subnet
 
-    def _kms(self, name: str, project: str, region: str) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+    def _kms(self, name: str, project: str, region: str,
+             apis: Sequence[gcp.projects.Service]) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
         # Key rings and keys cannot be deleted on GCP (destroy only forgets the ring and destroys the
         # key versions, losing every Secret they encrypt): protected in prod.
         ring = gcp.kms.KeyRing(
@@ -133,7 +161,7 @@ class GkeCluster(ClusterComponent):
             name=naming.physical_name(name, "gke"),
             project=project,
             location=region,  # GKE only accepts a key in the cluster's own region
-            opts=self.opts(protect_in_prod=True),
+            opts=self.opts(protect_in_prod=True, depends_on=list(apis)),
         )
         key = gcp.kms.CryptoKey(
             naming.child_name(name, "secrets-key"),
@@ -156,14 +184,15 @@ class GkeCluster(ClusterComponent):
         )
         return key, grant
 
-    def _node_identity(self, name: str, project: str) -> tuple[gcp.serviceaccount.Account, list[gcp.projects.IAMMember]]:
+    def _node_identity(self, name: str, project: str,
+                       apis: Sequence[gcp.projects.Service]) -> tuple[gcp.serviceaccount.Account, list[gcp.projects.IAMMember]]:
         # Not the default compute SA, which holds Editor on the whole project.
         sa = gcp.serviceaccount.Account(
             naming.child_name(name, "nodes-sa"),
             account_id=naming.physical_name(name, "nodes", max_len=30),
             display_name=f"GKE nodes of {name}",
             project=project,
-            opts=self.opts(),
+            opts=self.opts(depends_on=list(apis)),
         )
         roles = [
             gcp.projects.IAMMember(

@@ -302,3 +302,12 @@ def test_kubeconfig_reaches_the_endpoint_through_the_gke_auth_plugin(prod: Plan)
 
 def test_built_in_autoscaler_is_tuned_for_utilisation(prod: Plan) -> None:
     assert gke(prod)["clusterAutoscaling"] == {"enabled": False, "autoscalingProfile": "OPTIMIZE_UTILIZATION"}
+
+
+def test_required_apis_are_enabled_first_and_never_disabled(prod: Plan) -> None:
+    apis = {r["inputs"]["service"]: r for r in prod.of_type("gcp:projects/service:Service")}
+    assert {"container.googleapis.com", "compute.googleapis.com", "cloudkms.googleapis.com"} <= set(apis)
+    assert all(r["inputs"]["disableOnDestroy"] is False for r in apis.values())
+    api_urns = {r["urn"] for r in apis.values()}
+    for token in ("gcp:compute/network:Network", "gcp:kms/keyRing:KeyRing", "gcp:serviceaccount/account:Account"):
+        assert api_urns <= set(prod.one(token)["options"]["dependsOn"]), token
