@@ -25,3 +25,12 @@ def test_stack_plans_cleanly(stack: str) -> None:
     assert any(p["spot"] for p in pools.values()), "a tier that tolerates interruption runs on spot"
     assert plan.outputs["environment"] == stack.split("-")[0]
     assert plan.outputs["cloud"] == stack.split("-")[1]
+
+
+@pytest.mark.parametrize("stack", all_stacks())
+def test_stack_refuses_the_ambient_kubeconfig(stack: str) -> None:
+    import yaml
+
+    from infra.plan import stack_file
+    config = yaml.safe_load(stack_file(stack).read_text())["config"]
+    assert "kubernetes" in config["pulumi:disable-default-providers"]
