@@ -1,4 +1,6 @@
-"""Command line: `python -m infra.cli plan --stack NAME [--config-file FILE] [--json]`.
+"""im-platform, offline: plan, check, stacks and manifests need no Pulumi CLI and no cloud.
+
+    python -m infra.cli plan --stack NAME [--config-file FILE] [--json]
 
 Exit status: 0 on success, 2 on a configuration error (one message, no traceback), 1 otherwise.
 """
