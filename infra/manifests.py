@@ -272,7 +272,7 @@ def render(plan: Plan, kubernetes_version: str | None = None) -> Rendered:
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """SafeDumper with our string style, without changing SafeDumper for everyone else."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -133,13 +133,8 @@ def install(addons: ClusterAddons, cluster: ClusterComponent, spec: ClusterSpec)
         tags=tags,
         opts=addons.cloud_opts(),
     )
-    autoscaler = k8s.helm.v3.Release(
-        addons.child("cluster-autoscaler"),
-        name="cluster-autoscaler",
-        namespace=NAMESPACE,
-        chart=AUTOSCALER_CHART,
-        version=AUTOSCALER_CHART_VERSION,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=AUTOSCALER_REPO),
+    autoscaler = _release(
+        addons, "cluster-autoscaler", AUTOSCALER_CHART, AUTOSCALER_CHART_VERSION, AUTOSCALER_REPO,
         values={
             "cloudProvider": "aws",
             "awsRegion": spec.region,
@@ -163,20 +158,11 @@ def install(addons: ClusterAddons, cluster: ClusterComponent, spec: ClusterSpec)
             **_system_pool_scheduling(),
             **_restricted(65534),
         },
-        atomic=True,
-        cleanup_on_fail=True,
-        max_history=5,
-        timeout=HELM_TIMEOUT_SECONDS,
         # Started with its credentials in place, or its first calls fail until the pod restarts.
-        opts=addons.opts(depends_on=[policy, association]),
+        depends_on=[policy, association],
     )
-    metrics_server = k8s.helm.v3.Release(
-        addons.child("metrics-server"),
-        name="metrics-server",
-        namespace=NAMESPACE,
-        chart=METRICS_SERVER_CHART,
-        version=METRICS_SERVER_CHART_VERSION,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_REPO),
+    metrics_server = _release(
+        addons, "metrics-server", METRICS_SERVER_CHART, METRICS_SERVER_CHART_VERSION, METRICS_SERVER_REPO,
         values={
             # Two replicas in prod: without metrics every HPA stops scaling.
             "replicas": 2 if spec.is_prod else 1,
@@ -184,10 +170,24 @@ def install(addons: ClusterAddons, cluster: ClusterComponent, spec: ClusterSpec)
             "podSecurityContext": _restricted(1000)["securityContext"],
             **_system_pool_scheduling(),
         },
+    )
+    return [role, policy, association, autoscaler, metrics_server]
+
+
+def _release(addons: ClusterAddons, name: str, chart: str, version: str, repo: str, values: dict[str, Any],
+             depends_on: list[pulumi.Resource] | None = None) -> k8s.helm.v3.Release:
+    """A pinned chart in kube-system, installed all or nothing: a failed install or upgrade rolls back."""
+    return k8s.helm.v3.Release(
+        addons.child(name),
+        name=name,
+        namespace=NAMESPACE,
+        chart=chart,
+        version=version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+        values=values,
         atomic=True,
         cleanup_on_fail=True,
         max_history=5,
         timeout=HELM_TIMEOUT_SECONDS,
-        opts=addons.opts(),
+        opts=addons.opts(depends_on=depends_on or []),
     )
-    return [role, policy, association, autoscaler, metrics_server]
