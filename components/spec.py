@@ -154,6 +154,45 @@ class CapacityBufferSpec:
     memory: str
 
 
+# -- Disaster recovery: one half of a pair of cluster stacks on two clouds (im-platform:dr) -----------
+
+DR_ROLES = ("primary", "standby")
+DEFAULT_REPLICATION_INTERVAL_MINUTES = 15
+DEFAULT_STANDBY_REPLICAS_MIN = 1
+
+
+@dataclass(frozen=True)
+class ReplicationSpec:
+    """Copy the primary's object store into this stack's own, while this stack is the standby."""
+
+    interval_minutes: int = DEFAULT_REPLICATION_INTERVAL_MINUTES
+
+
+@dataclass(frozen=True)
+class DrSpec:
+    """This stack's half of a DR pair. `peer_cloud` is read from the peer's own stack file.
+
+    While `role` is standby, `infra.config` has already lowered the pools' `min_nodes` and the tiers'
+    `min_replicas` in the ClusterSpec (everything else stays as the stack file says), so a
+    failover's diff is only those minimums.
+    """
+
+    peer: str
+    role: str  # one of DR_ROLES
+    peer_cloud: str
+    standby_min_nodes: tuple[tuple[str, int], ...] = ()  # pool -> minNodes while standby
+    standby_replicas_min: int = DEFAULT_STANDBY_REPLICAS_MIN
+    replication: ReplicationSpec | None = None  # from this stack's own file only
+
+    @property
+    def is_standby(self) -> bool:
+        return self.role == "standby"
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role == "primary"
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     project: str
@@ -176,6 +215,8 @@ class ClusterSpec:
     guardrails: Guardrails = field(default_factory=Guardrails)
     services: tuple[ServiceSpec, ...] = ()
     capacity_buffers: tuple[CapacityBufferSpec, ...] = ()
+    # Set when this stack is one half of a DR pair (im-platform:dr).
+    dr: DrSpec | None = None
 
     @property
     def is_prod(self) -> bool:
