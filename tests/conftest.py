@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import infra.plan  # noqa: E402
 from infra.plan import Plan, run_program  # noqa: E402
+from tests.plans import run_program_once, spec_plan, stack_plan  # noqa: E402, F401 - the shared plans, see tests/plans.py
 
 PROVIDER = {
     "aws": {"aws:region": "eu-west-1"},
@@ -58,11 +60,9 @@ def make_config(cloud: str, *, environment: str = "prod", cluster_value: Any = N
 
 
 def plan_config(cloud: str, stack: str | None = None, **kwargs: Any) -> Plan:
+    """A fresh plan, for tests of planning itself; `spec_plan` takes the same arguments and shares one."""
     environment = kwargs.get("environment", "prod")
     return run_program(stack or f"{environment}-{cloud}", make_config(cloud, **kwargs))
-
-
-_CACHE: dict[str, Plan] = {}
 
 
 @pytest.fixture(params=["aws", "gcp", "azure"])
@@ -73,6 +73,10 @@ def cloud(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def contract_plan(cloud: str) -> Plan:
     """The shared spec planned on one cloud (planned once per cloud per test session)."""
-    if cloud not in _CACHE:
-        _CACHE[cloud] = plan_config(cloud)
-    return _CACHE[cloud]
+    return spec_plan(cloud)
+
+
+@pytest.fixture
+def shared_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI commands (`infra.cli.run([...])`) reuse the session's plans."""
+    monkeypatch.setattr(infra.plan, "run_program", run_program_once)

@@ -8,17 +8,17 @@ import pytest
 
 from components.aws import subnet_cidrs
 from infra.plan import Plan
-from tests.conftest import cluster, plan_config
+from tests.conftest import cluster, spec_plan
 
 
 @pytest.fixture(scope="module")
 def prod() -> Plan:
-    return plan_config("aws")
+    return spec_plan("aws")
 
 
 @pytest.fixture(scope="module")
 def dev() -> Plan:
-    return plan_config("aws", environment="dev", cluster_value=cluster(apiAllowedCidrs=[]))
+    return spec_plan("aws", environment="dev", cluster_value=cluster(apiAllowedCidrs=[]))
 
 
 def test_nodes_require_imdsv2_with_one_hop(prod: Plan) -> None:

@@ -16,7 +16,7 @@ from components import azure
 from infra.mocks import azure as azure_mocks
 from infra.mocks.common import FAKE_CA
 from infra.plan import UNKNOWN, Plan
-from tests.conftest import CLUSTER, cluster, plan_config
+from tests.conftest import CLUSTER, cluster, plan_config, spec_plan
 
 COMPONENT = "im-platform:azure:AksCluster"
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -37,16 +37,16 @@ def plan(variant: str = "prod") -> Plan:
     """The shared spec on Azure, and a few variants, planned once per test session."""
     if variant not in _PLANS:
         if variant == "prod":
-            _PLANS[variant] = plan_config("azure")
+            _PLANS[variant] = spec_plan("azure")
         elif variant == "dev":
-            _PLANS[variant] = plan_config("azure", environment="dev")
+            _PLANS[variant] = spec_plan("azure", environment="dev")
         elif variant == "private":
-            _PLANS[variant] = plan_config("azure", environment="dev", cluster_value=cluster(apiAllowedCidrs=[]))
+            _PLANS[variant] = spec_plan("azure", environment="dev", cluster_value=cluster(apiAllowedCidrs=[]))
         elif variant == "resized":
             pools = json.loads(json.dumps(CLUSTER["nodePools"]))
             pools["system"].update(minNodes=3, maxNodes=6)
             pools["gateway"].update(minNodes=5, maxNodes=60)
-            _PLANS[variant] = plan_config("azure", cluster_value=cluster(nodePools=pools))
+            _PLANS[variant] = spec_plan("azure", cluster_value=cluster(nodePools=pools))
         else:
             raise KeyError(variant)
     return _PLANS[variant]
@@ -414,7 +414,7 @@ def test_deployer_gets_cluster_admin_through_azure_rbac() -> None:
     assert admin["inputs"]["scope"] == managed_cluster(p)["inputs"].get("id", admin["inputs"]["scope"])
     assert admin["inputs"]["scope"].endswith("/managedClusters/im-prod-azure")
     assert admin["inputs"]["principalType"] == "User", "a person signed in with az login"
-    ci = plan_config("azure", extra={"azure-native:clientId": "00000000-0000-0000-0000-000000000001"})
+    ci = spec_plan("azure", extra={"azure-native:clientId": "00000000-0000-0000-0000-000000000001"})
     admin = next(r for r in ci.of_type(ROLE_ASSIGNMENT) if r["name"].endswith("deployer-cluster-admin"))
     assert admin["inputs"]["principalType"] == "ServicePrincipal", "CI signs in as a service principal"
 
@@ -424,6 +424,6 @@ def test_autoscaler_waits_for_the_slowest_drain() -> None:
     assert profile["maxGracefulTerminationSec"] == "900"
     services = {"gateway": {"image": "ghcr.io/acme/im-gateway:2.4.1", "port": 8080, "pool": "gateway", "cpu": "1",
                             "memory": "2Gi", "replicas": {"min": 2, "max": 4}, "drainSeconds": 1800}}
-    slow = plan_config("azure", extra={"im-platform:services": services})
+    slow = spec_plan("azure", extra={"im-platform:services": services})
     profile = managed_cluster(slow)["inputs"]["autoScalerProfile"]
     assert int(profile["maxGracefulTerminationSec"]) > 1800

@@ -13,7 +13,7 @@ import pytest
 
 from components.spec import SPOT_LABEL_KEY, SPOT_TAINT
 from infra.plan import Plan
-from tests.conftest import CLUSTER, ROOT, plan_config
+from tests.conftest import CLUSTER, ROOT, plan_config, spec_plan
 from tests.contract import (
     CLUSTER_TYPE,
     COMPONENT_TYPE,
@@ -91,7 +91,7 @@ def test_public_outputs_are_the_same_on_every_cloud(contract_plan: Plan) -> None
 
 def test_cluster_is_protected_in_prod_only(cloud: str, contract_plan: Plan) -> None:
     assert contract_plan.one(CLUSTER_TYPE[cloud])["options"]["protect"] is True
-    dev = plan_config(cloud, environment="dev")
+    dev = spec_plan(cloud, environment="dev")
     assert not any(r["options"]["protect"] for r in dev.resources)
 
 
@@ -165,7 +165,7 @@ def test_two_components_never_collide(cloud: str) -> None:
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_the_plan_is_deterministic(cloud: str, environment: str) -> None:
-    first = plan_config(cloud, environment=environment).to_json()
+    first = spec_plan(cloud, environment=environment).to_json()  # planned earlier, or now
     second = plan_config(cloud, environment=environment).to_json()
     assert first == second
 
@@ -173,7 +173,7 @@ def test_the_plan_is_deterministic(cloud: str, environment: str) -> None:
 def test_kubernetes_objects_wait_for_the_node_pools(cloud: str) -> None:
     services = {"gateway": {"image": "ghcr.io/acme/im-gateway:2.4.1", "port": 8080, "pool": "gateway", "cpu": "1",
                             "memory": "2Gi", "replicas": {"min": 2, "max": 4}}}
-    plan = plan_config(cloud, extra={"im-platform:services": services})
+    plan = spec_plan(cloud, extra={"im-platform:services": services})
     provider = plan.one("pulumi:providers:kubernetes")
     waits_for = set(provider["options"]["dependsOn"])
     pool_urns = {view.resource["urn"] for view in pools(plan, cloud).values()}

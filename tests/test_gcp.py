@@ -11,7 +11,7 @@ import pytest
 from components.spec import SPOT_LABEL_KEY, SPOT_LABEL_VALUE
 from infra.mocks.common import FAKE_CA
 from infra.plan import UNKNOWN, Plan
-from tests.conftest import CLUSTER, PROVIDER, cluster, plan_config
+from tests.conftest import CLUSTER, PROVIDER, cluster, spec_plan
 
 COMPONENT = "im-platform:gcp:GkeCluster"
 CLUSTER_TYPE = "gcp:container/cluster:Cluster"
@@ -28,13 +28,13 @@ NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles
 @pytest.fixture(scope="module")
 def prod() -> Plan:
     """The shared spec in prod: the API is public, restricted to apiAllowedCidrs."""
-    return plan_config("gcp")
+    return spec_plan("gcp")
 
 
 @pytest.fixture(scope="module")
 def dev_private() -> Plan:
     """A dev stack with no apiAllowedCidrs: the API endpoint is private only."""
-    return plan_config("gcp", environment="dev", cluster_value=cluster(apiAllowedCidrs=[]))
+    return spec_plan("gcp", environment="dev", cluster_value=cluster(apiAllowedCidrs=[]))
 
 
 def gke(plan: Plan) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def test_api_endpoint_is_private_when_no_cidr_is_allowed(dev_private: Plan) -> N
 
 def test_several_allowed_cidrs_are_authorized_exactly() -> None:
     allowed = ["203.0.113.0/24", "198.51.100.7/32"]
-    inputs = gke(plan_config("gcp", cluster_value=cluster(apiAllowedCidrs=allowed)))
+    inputs = gke(spec_plan("gcp", cluster_value=cluster(apiAllowedCidrs=allowed)))
     assert [b["cidrBlock"] for b in inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]] == allowed
     assert inputs["privateClusterConfig"]["enablePrivateEndpoint"] is False
 
@@ -180,7 +180,7 @@ def test_pools_autoscale_on_totals_and_ignore_only_the_node_count(prod: Plan) ->
 def test_min_max_edits_reach_the_pool_without_replacing_it_or_the_kubeconfig(prod: Plan) -> None:
     changed = cluster()
     changed["nodePools"]["gateway"].update(minNodes=6, maxNodes=60)
-    plan = plan_config("gcp", cluster_value=changed)
+    plan = spec_plan("gcp", cluster_value=changed)
     gateway = pools(plan)["gateway"]
     scaling = gateway["inputs"]["autoscaling"]
     assert (scaling["totalMinNodeCount"], scaling["totalMaxNodeCount"]) == (6, 60)
@@ -249,7 +249,7 @@ def test_prod_protects_cluster_and_key_and_dev_does_not(prod: Plan, dev_private:
 
 @pytest.mark.parametrize("stack", ["prod-gcp", "prod-gcp-" + "a-very-long-stack-name" * 3])
 def test_physical_names_fit_gcp_limits(stack: str) -> None:
-    plan = plan_config("gcp", stack=stack)
+    plan = spec_plan("gcp", stack=stack)
     name = gke(plan)["name"]
     assert len(name) <= 40 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name)
     account = plan.one("gcp:serviceaccount/account:Account")["inputs"]["accountId"]

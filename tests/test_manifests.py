@@ -24,6 +24,7 @@ import yaml
 from infra.manifests import INDEX, ManifestError, Rendered, render, render_stack, to_yaml, write
 from infra.plan import SECRET, UNKNOWN, Plan, all_stacks
 from tests.conftest import ROOT
+from tests.plans import sharing_plans
 from tests.test_cli import cli, copy_stack
 
 SKIPS_FILE = ROOT / "tests" / "checkov-skips.yaml"
@@ -302,7 +303,8 @@ _STACKS: dict[str, Rendered] = {}
 
 def rendered(stack: str) -> Rendered:
     if stack not in _STACKS:
-        _STACKS[stack] = render_stack(stack)
+        with sharing_plans():
+            _STACKS[stack] = render_stack(stack)
     return _STACKS[stack]
 
 

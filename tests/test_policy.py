@@ -47,7 +47,8 @@ from infra.rules import (
     evaluate,
     open_to_world,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, spec_plan
+from tests.plans import sharing_plans
 
 BAD_STACKS = sorted((ROOT / "tests" / "bad-stacks").glob("Pulumi.*.yaml"))
 CLOUDS = ("aws", "gcp", "azure")
@@ -55,33 +56,26 @@ POLICY_PYTHON = Path(os.environ.get("IM_PLATFORM_POLICY_PYTHON", ROOT / "policy"
 
 
 # ---------------------------------------------------------------------------------------------
-# Plans: each one planned once per session (about a second each).
+# Plans: each one planned once per session (tests/plans.py).
 
-_PLANS: dict[tuple[str | None, str | None], Plan] = {}
 _real_plan_stack = infra.plan.plan_stack
 
 
 def cached_plan(stack: str | None = None, config_file: Path | None = None) -> Plan:
-    key = (stack, str(config_file) if config_file else None)
-    if key not in _PLANS:
-        _PLANS[key] = _real_plan_stack(stack, config_file)
-    return _PLANS[key]
+    with sharing_plans():
+        return _real_plan_stack(stack, config_file)
 
 
 @pytest.fixture(autouse=True)
-def _reuse_plans(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `check` plans through infra.plan.plan_stack: the same stack is planned once per session.
-    monkeypatch.setattr(infra.plan, "plan_stack", cached_plan)
+def _reuse_plans(shared_plans: None) -> None:
+    # `check` plans through infra.plan: the same stack is planned once per session.
+    return
 
 
 def baseline(cloud: str) -> Plan:
     """The shared spec (tests/conftest.py CLUSTER) planned as prod on one cloud, shared with the
-    contract tests' cache."""
-    import conftest  # the module pytest loaded, whose cache contract_plan fills
-
-    if cloud not in conftest._CACHE:
-        conftest._CACHE[cloud] = conftest.plan_config(cloud)
-    return conftest._CACHE[cloud]
+    contract tests."""
+    return spec_plan(cloud)
 
 
 def ctx_for(cloud: str, **changes: Any) -> Context:

@@ -13,7 +13,7 @@ import pytest
 
 from components.spec import SPOT_TAINT
 from infra.plan import Plan
-from tests.conftest import ROOT, plan_config
+from tests.conftest import ROOT, plan_config, spec_plan, stack_plan
 from tests.contract import COMPONENT_TYPE, ancestors, pools
 from tests.test_cli import cli, copy_stack
 from tests.test_services_config import SERVICES
@@ -40,7 +40,7 @@ _PLANS: dict[str, Plan] = {}
 def services_plan(cloud: str) -> Plan:
     """The contract cluster with three tiers and a capacity buffer, planned once per cloud."""
     if cloud not in _PLANS:
-        _PLANS[cloud] = plan_config(cloud, extra={"im-platform:services": SERVICES, "im-platform:capacityBuffer": BUFFER})
+        _PLANS[cloud] = spec_plan(cloud, extra={"im-platform:services": SERVICES, "im-platform:capacityBuffer": BUFFER})
     return _PLANS[cloud]
 
 
@@ -429,8 +429,7 @@ def test_bad_service_config_stops_the_plan_with_one_message(tmp_path: Path, edit
 
 @pytest.mark.parametrize("stack", ["dev-aws", "prod-aws", "staging-gcp", "prod-azure"])
 def test_example_stacks_carry_gateway_logic_and_push(stack: str) -> None:
-    from infra.plan import plan_stack
-    plan = plan_stack(stack)
+    plan = stack_plan(stack)
     tiers = {r["inputs"]["metadata"]["name"]: r for r in plan.of_type(DEPLOYMENT)
              if r["inputs"]["metadata"]["labels"]["app.kubernetes.io/component"] == "tier"}
     assert set(tiers) == {"gateway", "logic", "push"}

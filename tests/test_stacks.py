@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from infra.plan import all_stacks, plan_stack
+from infra.plan import all_stacks
+from tests.conftest import stack_plan
 
 REQUIRED = {"dev-aws", "staging-gcp", "prod-aws", "prod-azure"}
 
@@ -17,7 +18,7 @@ def test_required_example_stacks_exist() -> None:
 
 @pytest.mark.parametrize("stack", all_stacks())
 def test_stack_plans_cleanly(stack: str) -> None:
-    plan = plan_stack(stack)
+    plan = stack_plan(stack)
     assert "[unknown]" not in json.dumps(plan.to_json())
     pools = {p["name"]: p for p in plan.outputs["nodePools"]}
     assert {"system", "gateway"} <= set(pools), "an IM layout: system pool and connection gateways"

@@ -1,0 +1,77 @@
+"""Plans shared by the whole test session: each distinct configuration is planned once per process.
+
+Planning runs the real program under the mock runtime (0.3-1 s a plan, more for the first plan of
+a cloud, which imports its SDK). Most tests only read a plan, and many read the same one, so:
+
+    from tests.conftest import spec_plan, stack_plan
+
+    stack_plan("prod-aws")                      # stacks/Pulumi.prod-aws.yaml
+    spec_plan("gcp")                            # the shared test spec (conftest.CLUSTER), prod-gcp
+    spec_plan("aws", environment="dev", extra={"im-platform:services": SERVICES})
+
+`spec_plan` takes exactly the arguments of `conftest.plan_config`; both end in one memo keyed on
+what the program receives (stack name, config map, secret keys), so two spellings of the same
+configuration share one plan. Every call returns a private copy: a test may change what it gets
+without touching what the next test sees. `run_program_once` has the signature of
+`infra.plan.run_program`; the `shared_plans` fixture installs it so in-process CLI commands (`plan`,
+`check`, `manifests`) reuse the session's plans too.
+
+Use `conftest.plan_config` (a fresh plan) only where planning itself is under test: determinism,
+spies on what the program calls.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from infra.plan import Plan, project_name, read_stack_config, run_program, stack_file
+
+_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str]
+_MEMO: dict[_Key, bytes] = {}
+
+
+def run_program_once(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
+                     project: str | None = None) -> Plan:
+    """`infra.plan.run_program`, memoized for the session; returns a copy the caller owns.
+
+    A configuration error is raised every time (nothing is cached for it)."""
+    project = project or project_name()
+    key: _Key = (stack, tuple(sorted(config.items())), tuple(secret_keys or ()), project)
+    if key not in _MEMO:
+        # Kept pickled: unpickling is a cheap deep copy (well under a millisecond per plan).
+        _MEMO[key] = pickle.dumps(run_program(stack, dict(config), secret_keys=list(secret_keys or []),
+                                              project=project), pickle.HIGHEST_PROTOCOL)
+    plan: Plan = pickle.loads(_MEMO[key])
+    return plan
+
+
+def stack_plan(name: str) -> Plan:
+    """stacks/Pulumi.<name>.yaml planned once per session, exactly as `plan --stack NAME` plans it."""
+    project = project_name()
+    config, secret_keys = read_stack_config(stack_file(name), project)  # what plan_stack(name) runs
+    return run_program_once(name, config, secret_keys=secret_keys, project=project)
+
+
+def spec_plan(cloud: str, stack: str | None = None, **kwargs: Any) -> Plan:
+    """`conftest.plan_config(cloud, stack, **kwargs)`, planned once per session."""
+    from tests.conftest import make_config
+
+    environment = kwargs.get("environment", "prod")
+    return run_program_once(stack or f"{environment}-{cloud}", make_config(cloud, **kwargs))
+
+
+@contextmanager
+def sharing_plans() -> Iterator[None]:
+    """Within the block, everything that plans through infra.plan (plan_stack, the CLI commands) shares
+    the session's plans. The `shared_plans` fixture is the same for one test."""
+    import infra.plan
+
+    real = infra.plan.run_program
+    infra.plan.run_program = run_program_once
+    try:
+        yield
+    finally:
+        infra.plan.run_program = real
