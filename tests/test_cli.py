@@ -1,7 +1,13 @@
-"""The plan command as users and tools call it: a real process, its stdout, stderr and exit code."""
+"""The plan command as users and tools call it: its stdout, stderr and exit code.
+
+`cli` runs a real process, for what only a process shows (the exit status, a clean stderr to the
+end, imports from another directory); `cli_in_process` runs the same `infra.cli.run` in this
+process, sharing the session's plans, for everything else."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -11,7 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.cli import run
 from tests.conftest import ROOT
+from tests.plans import sharing_plans
 
 BAD_VALUE = "config error: im-platform:cluster.nodePools.gateway.minNodes is 50, but maxNodes is 40: minNodes must be <= maxNodes"
 
@@ -20,6 +28,17 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=120)
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`cli(*args)` without a new interpreter: `python -m infra.cli` is `sys.exit(run(argv))`."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), sharing_plans():
+        try:
+            code = run(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["python", "-m", "infra.cli", *args], code, out.getvalue(), err.getvalue())
 
 
 def copy_stack(tmp_path: Path, name: str, edit) -> Path:  # noqa: ANN001 - edit mutates the config map
@@ -31,7 +50,7 @@ def copy_stack(tmp_path: Path, name: str, edit) -> Path:  # noqa: ANN001 - edit 
 
 
 def test_json_plan_follows_the_contract() -> None:
-    result = cli("plan", "--stack", "dev-aws", "--json")
+    result = cli_in_process("plan", "--stack", "dev-aws", "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)  # nothing but the document on stdout
     assert (doc["project"], doc["stack"]) == ("im-platform", "dev-aws")
@@ -46,7 +65,7 @@ def test_json_plan_follows_the_contract() -> None:
 
 
 def test_readable_plan_shows_tree_and_pools() -> None:
-    result = cli("plan", "--stack", "dev-aws")
+    result = cli_in_process("plan", "--stack", "dev-aws")
     assert result.returncode == 0, result.stderr
     assert "im-platform:aws:EksCluster  im-dev-aws" in result.stdout
     assert "    aws:eks/cluster:Cluster  im-dev-aws-eks" in result.stdout, "children are indented under the component"
@@ -56,7 +75,7 @@ def test_readable_plan_shows_tree_and_pools() -> None:
 
 def test_config_file_takes_the_stack_name_from_its_file_name(tmp_path: Path) -> None:
     path = copy_stack(tmp_path, "qa-aws", lambda c: None)
-    result = cli("plan", "--config-file", str(path), "--json")
+    result = cli_in_process("plan", "--config-file", str(path), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == "qa-aws"
 
@@ -78,12 +97,12 @@ def test_bad_value_gives_one_message_and_exit_2(tmp_path: Path) -> None:
 def test_unreadable_stack_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "Pulumi.x.yaml"
     path.write_text(text)
-    result = cli("plan", "--config-file", str(path))
+    result = cli_in_process("plan", "--config-file", str(path))
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_stack_names_the_missing_file() -> None:
-    result = cli("plan", "--stack", "nope")
+    result = cli_in_process("plan", "--stack", "nope")
     assert result.returncode == 2
     assert "stacks/Pulumi.nope.yaml" in result.stderr and "Traceback" not in result.stderr
 

@@ -25,7 +25,7 @@ from infra.manifests import INDEX, ManifestError, Rendered, render, render_stack
 from infra.plan import SECRET, UNKNOWN, Plan, all_stacks
 from tests.conftest import ROOT
 from tests.plans import sharing_plans
-from tests.test_cli import cli, copy_stack
+from tests.test_cli import cli_in_process, copy_stack
 
 SKIPS_FILE = ROOT / "tests" / "checkov-skips.yaml"
 CHECK_ID = re.compile(r"^CKV2?_K8S_\d+$")
@@ -215,7 +215,7 @@ def test_a_foreign_non_empty_directory_is_refused(tmp_path: Path) -> None:
 
 def test_command_writes_the_files_and_one_summary_line(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = cli("manifests", "--stack", "dev-aws", "--out", str(out))
+    result = cli_in_process("manifests", "--stack", "dev-aws", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     summary = result.stderr.strip().splitlines()[-1]
@@ -230,7 +230,7 @@ def test_command_writes_the_files_and_one_summary_line(tmp_path: Path) -> None:
 
 def test_command_config_error_exits_2(tmp_path: Path) -> None:
     path = copy_stack(tmp_path, "bad-aws", lambda c: c["im-platform:cluster"].update(kubernetesVersion="1.3"))
-    result = cli("manifests", "--config-file", str(path), "--out", str(tmp_path / "out"))
+    result = cli_in_process("manifests", "--config-file", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     assert "config error: im-platform:cluster.kubernetesVersion" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -15,7 +15,7 @@ from components.spec import SPOT_TAINT
 from infra.plan import Plan
 from tests.conftest import ROOT, plan_config, spec_plan, stack_plan
 from tests.contract import COMPONENT_TYPE, ancestors, pools
-from tests.test_cli import cli, copy_stack
+from tests.test_cli import cli_in_process, copy_stack
 from tests.test_services_config import SERVICES
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
@@ -421,7 +421,7 @@ def test_only_the_selected_cloud_sdk_is_imported_with_services(cloud: str) -> No
 def test_bad_service_config_stops_the_plan_with_one_message(tmp_path: Path, edit: Any, expected: str) -> None:
     def change(config: dict[str, Any]) -> None:
         edit(config["im-platform:services"])
-    result = cli("plan", "--config-file", str(copy_stack(tmp_path, "broken", change)))
+    result = cli_in_process("plan", "--config-file", str(copy_stack(tmp_path, "broken", change)))
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"config error: {expected}")
     assert "Traceback" not in result.stderr and result.stdout == ""
