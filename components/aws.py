@@ -224,6 +224,8 @@ class EksCluster(ClusterComponent):
             tags={**self.tags, "Name": naming.physical_name(name, "vpc")},
             opts=self.opts(),
         )
+        # The AWS Load Balancer Controller is told its VPC, so it never asks the node's metadata service.
+        self.vpc_id: pulumi.Output[str] = vpc.id
         # The default security group of a VPC allows all traffic between its members: empty it.
         aws.ec2.DefaultSecurityGroup(
             naming.child_name(name, "default-sg"),

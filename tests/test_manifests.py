@@ -250,7 +250,7 @@ def test_command_writes_the_files_and_one_summary_line(tmp_path: Path) -> None:
     summary = result.stderr.strip().splitlines()[-1]
     expected = render_stack("dev-aws")
     assert summary.startswith(f"manifests dev-aws: wrote {len(expected.objects)} Kubernetes objects")
-    assert f"objects to {out}; the index, 2 Helm release summaries to {out}.index (Kubernetes " in summary
+    assert f"objects to {out}; the index, {len(expected.helm_releases)} Helm release summaries to {out}.index (Kubernetes " in summary
     index = yaml.safe_load((tmp_path / "out.index" / INDEX).read_text())
     assert [o["file"] for o in index["objects"]] == [m.path for m in expected.objects]
     for m in expected.objects:
