@@ -114,13 +114,13 @@ def test_no_stray_output_at_exit_over_many_runs(tmp_path: Path) -> None:
     <function BaseEventLoop.__del__ ...>` once in a few runs, so one run proves little)."""
     bad = copy_stack(tmp_path, "qa-aws", lambda c: c["im-platform:cluster"]["nodePools"]["system"].update(maxNodes=0))
     runs: list[tuple[list[str], int]] = [
-        *[(["plan", "--config-file", str(bad)], 2)] * 8,   # the program runs, then stops on the error
-        *[(["plan", "--stack", "nope"], 2)] * 4,
-        *[(["stacks"], 0)] * 4,
-        *[(["check", "--stack", "nope"], 2)] * 4,
-        *[(["plan", "--stack", s, "--json"], 0) for s in ("dev-aws", "prod-aws", "staging-gcp", "prod-azure")],
-        (["check", "--stack", "dev-aws"], 0),
-        (["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "out")], 0),
+        # Quick runs in which the program starts under the runtime, then stops on the error.
+        *[(["plan", "--config-file", str(bad)], 2)] * 14,
+        *[(["plan", "--stack", "nope"], 2)] * 3,
+        *[(["stacks"], 0)] * 3,
+        # Two whole plans (check and manifests plan through the same function).
+        (["plan", "--stack", "dev-aws", "--json"], 0),
+        (["plan", "--stack", "prod-azure", "--json"], 0),
     ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda run: cli(*run[0]), runs))
