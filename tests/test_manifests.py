@@ -257,6 +257,17 @@ def test_command_writes_the_files_and_one_summary_line(tmp_path: Path) -> None:
         assert (out / m.path).read_text() == to_yaml(m)
 
 
+def test_command_puts_the_index_where_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra.cli import run
+
+    assert run(["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "k8s"), "--index", str(tmp_path / "meta")]) == 0
+    assert (tmp_path / "meta" / INDEX).is_file() and (tmp_path / "meta" / "helm").is_dir()
+    assert not (tmp_path / "k8s.index").exists()
+    assert f"the index, 3 Helm release summaries to {tmp_path / 'meta'}" in capsys.readouterr().err
+    assert run(["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "k8s"), "--index", str(tmp_path / "k8s" / "meta")]) == 1
+    assert "is inside" in capsys.readouterr().err
+
+
 def test_command_config_error_exits_2(tmp_path: Path) -> None:
     path = copy_stack(tmp_path, "bad-aws", lambda c: c["im-platform:cluster"].update(kubernetesVersion="1.3"))
     result = cli("manifests", "--config-file", str(path), "--out", str(tmp_path / "out"))
