@@ -182,3 +182,12 @@ def test_aks_assigns_rbac_roles_scoped_to_the_cluster() -> None:
     assert by_principal == {(GUID, "Group"): {admin_role, user_role},
                             (GUID3, "ServicePrincipal"): {admin_role, user_role},
                             (GUID2, "User"): {reader_role, user_role}}
+
+
+def test_the_tag_rule_checks_access_entries() -> None:
+    from infra.rules import TAG_PATHS
+
+    plan = access_plan("aws")
+    entries = plan.of_type("aws:eks/accessEntry:AccessEntry")
+    assert entries and all(TAG_PATHS.get(e["type"]) == "tags" and e["inputs"]["tags"]["managed-by"] == "im-platform"
+                           for e in entries)
