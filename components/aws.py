@@ -25,6 +25,10 @@ NODE_POLICIES = {
 }
 # Every x86 shape of the table in components/shapes.py runs the standard AL2023 image.
 AMI_TYPE = "AL2023_x86_64_STANDARD"
+# EKS access policies of im-platform:cluster.admins / viewers, granted on the whole cluster. The
+# view policy is Kubernetes' `view` role: read-only and no Secrets (AmazonEKSAdminViewPolicy would
+# show Secrets), the same as GKE's container.viewer and AKS's RBAC Reader.
+ACCESS_POLICIES = {"admin": "AmazonEKSClusterAdminPolicy", "viewer": "AmazonEKSViewPolicy"}
 ROOT_VOLUME_GIB = 50
 
 
@@ -128,6 +132,8 @@ class EksCluster(ClusterComponent):
             opts=self.opts(protect_in_prod=True, depends_on=[log_group, cluster_policy]),
         )
 
+        self._access(name, spec, cluster, partition)
+
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index]
         aws.iam.OpenIdConnectProvider(
             naming.child_name(name, "oidc"),
@@ -179,6 +185,33 @@ class EksCluster(ClusterComponent):
         return ClusterOutputs(cluster_name=cluster.name, endpoint=cluster.endpoint,
                               kubeconfig=kubeconfig, oidc_issuer=issuer, node_pool_resources=list(groups))
 
+    # -- who may use the cluster ---------------------------------------------------------------
+
+    def _access(self, name: str, spec: ClusterSpec, cluster: aws.eks.Cluster, partition: pulumi.Output[str]) -> None:
+        """An access entry per admin and viewer (the cluster's authentication mode is API), each with
+        its access policy on the whole cluster. The creator keeps its own bootstrap entry."""
+        for role, principals in (("admin", spec.admins), ("viewer", spec.viewers)):
+            for principal in principals:
+                key = naming.principal_key(principal)
+                entry = aws.eks.AccessEntry(
+                    naming.child_name(name, role, key),
+                    cluster_name=cluster.name,
+                    principal_arn=principal,
+                    type="STANDARD",
+                    tags=self.tags,
+                    opts=self.opts(),
+                )
+                aws.eks.AccessPolicyAssociation(
+                    naming.child_name(name, role, key),
+                    cluster_name=cluster.name,
+                    principal_arn=principal,
+                    policy_arn=pulumi.Output.concat("arn:", partition, ":eks::aws:cluster-access-policy/",
+                                                    ACCESS_POLICIES[role]),
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    # EKS refuses a policy for a principal that has no access entry yet.
+                    opts=self.opts(depends_on=[entry]),
+                )
+
     # -- network -------------------------------------------------------------------------------
 
     def _network(self, name: str, spec: ClusterSpec,
@@ -191,6 +224,8 @@ class EksCluster(ClusterComponent):
             tags={**self.tags, "Name": naming.physical_name(name, "vpc")},
             opts=self.opts(),
         )
+        # The AWS Load Balancer Controller is told its VPC, so it never asks the node's metadata service.
+        self.vpc_id: pulumi.Output[str] = vpc.id
         # The default security group of a VPC allows all traffic between its members: empty it.
         aws.ec2.DefaultSecurityGroup(
             naming.child_name(name, "default-sg"),

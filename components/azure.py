@@ -32,6 +32,14 @@ ZONES = ["1", "2", "3"]
 KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+# im-platform:cluster.viewers: read-only, no Secrets.
+AKS_RBAC_READER = "7f6c6a51-bcf8-42ba-9220-52d62157d7db"
+# Lets admins and viewers fetch the (Entra-only) kubeconfig with `az aks get-credentials`; it holds
+# no credentials, since local accounts are off.
+AKS_CLUSTER_USER = "4abbcc35-e782-43d8-92c5-2d3abe4cd4d3"
+ACCESS_ROLES = {"admin": AKS_RBAC_CLUSTER_ADMIN, "viewer": AKS_RBAC_READER}
+# The role assignment's principalType for each form of im-platform:cluster.admins / viewers entry.
+AZURE_PRINCIPAL_TYPES = {"user": "User", "group": "Group", "servicePrincipal": "ServicePrincipal"}
 # The AKS AAD server application every managed-AAD cluster accepts tokens for.
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 # AKS labels and taints every spot node itself; declaring them keeps the pool free of a perpetual
@@ -136,6 +144,7 @@ class AksCluster(ClusterComponent):
         # cluster admin, as EKS gives its creator, so the program's Kubernetes provider can deploy.
         self._role(name, "deployer-cluster-admin", client, cluster.id, client.object_id, AKS_RBAC_CLUSTER_ADMIN,
                    principal_type="ServicePrincipal" if spec.deployer_is_service_principal else "User")
+        self._access(name, spec, client, cluster.id)
 
         monitor.DiagnosticSetting(
             naming.child_name(name, "audit"),
@@ -224,6 +233,17 @@ class AksCluster(ClusterComponent):
             opts=self.opts(),
         )
         return subnet, egress_ip
+
+    def _access(self, name: str, spec: ClusterSpec, client: pulumi.Output[Any], scope: pulumi.Output[str]) -> None:
+        """Per admin or viewer (`<type>:<object id>`), on this cluster only: its AKS RBAC role, and
+        the Cluster User role to fetch the kubeconfig."""
+        for role, principals in (("admin", spec.admins), ("viewer", spec.viewers)):
+            for principal in principals:
+                kind, _, object_id = principal.partition(":")
+                key = naming.principal_key(object_id)
+                for suffix, role_id in ((key, ACCESS_ROLES[role]), (f"{key}-user", AKS_CLUSTER_USER)):
+                    self._role(name, f"{role}-{suffix}", client, scope, object_id, role_id,
+                               principal_type=AZURE_PRINCIPAL_TYPES[kind])
 
     def _role(self, name: str, suffix: str, client: pulumi.Output[Any], scope: pulumi.Output[str],
               principal_id: pulumi.Input[str], role_id: str,

@@ -44,6 +44,10 @@ REQUIRED_APIS = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
 )
+# im-platform:cluster.admins / viewers. GKE IAM has no per-cluster binding: these hold on every
+# cluster of the project (one project per environment keeps them to this cluster). container.viewer
+# reads objects but not Secrets.
+ACCESS_ROLES = {"admin": "roles/container.admin", "viewer": "roles/container.viewer"}
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 AUTH_PLUGIN_HINT = ("gke-gcloud-auth-plugin is required: `gcloud components install gke-gcloud-auth-plugin` "
                     "(https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)")
@@ -64,6 +68,7 @@ class GkeCluster(ClusterComponent):
         node_sa, node_roles = self._node_identity(name, project, apis)
         cluster = self._cluster(name, spec, project, subnet, key, key_grant, node_sa, node_roles)
         pools = [self._node_pool(name, pool, project, cluster, node_sa, node_roles) for pool in spec.node_pools]
+        self._access(name, spec, project)
 
         endpoint = pulumi.Output.concat("https://", cluster.endpoint)
         context = f"gke_{project}_{region}_{cluster_physical_name(name)}"
@@ -183,6 +188,18 @@ class GkeCluster(ClusterComponent):
             opts=self.opts(),
         )
         return key, grant
+
+    def _access(self, name: str, spec: ClusterSpec, project: str) -> None:
+        """One IAMMember per principal: non-authoritative, so bindings made elsewhere stay."""
+        for role, principals in (("admin", spec.admins), ("viewer", spec.viewers)):
+            for principal in principals:
+                gcp.projects.IAMMember(
+                    naming.child_name(name, role, naming.principal_key(principal)),
+                    project=project,
+                    role=ACCESS_ROLES[role],
+                    member=principal,
+                    opts=self.opts(),
+                )
 
     def _node_identity(self, name: str, project: str,
                        apis: Sequence[gcp.projects.Service]) -> tuple[gcp.serviceaccount.Account, list[gcp.projects.IAMMember]]:

@@ -53,3 +53,11 @@ def tags(environment: str, stack: str, extra: dict[str, str] | None = None) -> d
     merged = dict(extra or {})
     merged.update(base_tags(environment, stack))
     return merged
+
+
+def principal_key(principal: str) -> str:
+    """A logical-name part for a principal (ARN, IAM member, object id): readable, and unique
+    through a hash of the exact text, since two principals may read the same once lowercased."""
+    digest = hashlib.sha256(principal.encode()).hexdigest()[:6]
+    tail = principal.rsplit("/", 1)[-1].split("@")[0].split(":")[-1]
+    return f"{dns_label(tail)[:24].strip('-') or 'x'}-{digest}"

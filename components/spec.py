@@ -207,6 +207,10 @@ class ClusterSpec:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     # Empty: the API endpoint is private only.
     api_allowed_cidrs: tuple[str, ...] = ()
+    # Principals in the cloud's own form (IAM ARN, IAM member, Entra object id): cluster admins, and
+    # read-only viewers (no Secrets), granted through the cloud's access mechanism.
+    admins: tuple[str, ...] = ()
+    viewers: tuple[str, ...] = ()
     # GCP only: the project that holds the cluster.
     gcp_project: str | None = None
     # Azure only: `pulumi up` runs as a service principal (CI through OIDC) rather than a user

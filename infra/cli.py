@@ -100,6 +100,10 @@ def run(argv: list[str] | None, commands: Callable[[argparse.Namespace], int] | 
     if getattr(args, "stack", "") is None and getattr(args, "config_file", "") is None:
         parser.error(f"{args.command} needs --stack NAME or --config-file FILE")
     try:
+        if getattr(args, "stack", None) and not getattr(args, "config_file", None):
+            from infra.plan import stack_file
+
+            stack_file(args.stack)  # an unknown stack is said before any work starts
         return (commands or args.func)(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

@@ -31,6 +31,7 @@ from components.spec import (
     NodePoolSpec,
     Taint,
 )
+from infra.access_config import read_access
 from infra.errors import MISSING, ConfigError
 
 T = TypeVar("T")
@@ -217,7 +218,7 @@ def read_taints(path: str, value: Any) -> tuple[Taint, ...]:
 # Node pools and the cluster.
 
 POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints")
-CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools")
+CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", "admins", "viewers")
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
 GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster")
 
@@ -411,7 +412,9 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     provider = read_provider(cloud, other)
     if "cluster" not in own:
         raise ConfigError(f"{NS}cluster", MISSING, "required: the cluster and its nodePools")
-    cluster = read_cluster(structured(f"{NS}cluster", own["cluster"]), cloud)
+    cluster_raw = structured(f"{NS}cluster", own["cluster"])
+    cluster = read_cluster(cluster_raw, cloud)
+    cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
     guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
     # Imported here: services_config builds on the readers above (a top-level import would be circular).
     from infra.services_config import read_capacity_buffers, read_services

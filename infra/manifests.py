@@ -1,18 +1,24 @@
 """`python -m infra.cli manifests --stack NAME [--config-file F] --out DIR`: every Kubernetes object of
 the offline plan, one YAML file each, for review, diffs and the schema and checkov checks in tests.
 
-Layout of DIR (deterministic: same plan, same bytes):
+Layout (deterministic: same plan, same bytes). DIR holds Kubernetes objects and nothing else, so
+`kubeconform -strict DIR`, `kubectl apply --dry-run=server -R -f DIR` and `kubectl diff -R -f DIR`
+read only objects (both walk every subdirectory, hidden ones included, and take every .yaml file:
+the only place they do not look is outside DIR):
 
-- `<namespace>/<kind>-<name>.yaml` for namespaced objects, `_cluster/<kind>-<name>.yaml` for
-  cluster-scoped ones (`_` cannot start a namespace name, so the two never collide); `<kind>` is
+- `DIR/<namespace>/<kind>-<name>.yaml` for namespaced objects, `DIR/_cluster/<kind>-<name>.yaml`
+  for cluster-scoped ones (`_` cannot start a namespace name, so the two never collide); `<kind>` is
   lowercase. Each file starts with a comment naming the URN it came from.
-- `_helm/<namespace>/<release>.yaml` per Helm release: NOT a Kubernetes object but the release as
+
+Beside it, in the index directory (`--index DIR2`, default the sibling `DIR.index/`):
+
+- `helm/<namespace>/<release>.yaml` per Helm release: NOT a Kubernetes object but the release as
   declared (chart, version, repository, values). Helm renders the chart's objects at deploy time
   from a chart it downloads, so they cannot be known offline; the summary still shows a reviewer
-  the part the program controls (a values or chart-version change), and the checks skip it.
+  the part the program controls (a values or chart-version change).
 - `manifests-index.yaml`: stack, Kubernetes version, every file written with its URN, and the
-  Kubernetes resources not rendered with the reason. A later run into the same DIR first removes
-  the files the index lists, so a deleted object does not linger in a diff.
+  Kubernetes resources not rendered with the reason. A later run with the same directories first
+  removes the files the index lists, so a deleted object does not linger in a diff.
 
 Objects are the resource inputs as the engine receives them (camelCase, the Kubernetes wire form):
 apiVersion and kind from the type token, then metadata and the rest. Secret values stay the
@@ -39,7 +45,8 @@ from infra.plan import UNKNOWN, Plan
 EXIT_OK, EXIT_FAILURE = 0, 1
 INDEX = "manifests-index.yaml"
 CLUSTER_DIR = "_cluster"
-HELM_DIR = "_helm"
+HELM_DIR = "helm"  # inside the index directory
+INDEX_SUFFIX = ".index"
 
 # kubernetes:<group>/<version>:<Kind>; the core group is spelled `core` in tokens and omitted in apiVersion.
 _TOKEN = re.compile(r"^kubernetes:(?P<group>[a-z0-9][a-z0-9.-]*)/(?P<version>v[0-9a-z]+):(?P<kind>[A-Z][A-Za-z0-9]*)$")
@@ -305,44 +312,81 @@ def _index(rendered: Rendered) -> dict[str, Any]:
     }
 
 
-def _clear_previous(out: Path) -> None:
-    """Remove what the previous run listed in its index; refuse a non-empty directory without one."""
-    index = out / INDEX
-    if not index.is_file():
-        if out.exists() and any(out.iterdir()):
-            raise ManifestError(f"{out} is not empty and holds no {INDEX} from an earlier run; "
-                                "choose an empty or new directory (nothing was written)")
-        return
+def index_dir_for(out: Path) -> Path:
+    """The default index directory: `DIR.index`, beside DIR (never inside it)."""
+    resolved = out.resolve()
+    if resolved == resolved.parent:
+        raise ManifestError(f"{out} is a filesystem root: choose a directory for the objects")
+    return resolved.parent / f"{resolved.name}{INDEX_SUFFIX}"
+
+
+def _remove_listed(root: Path, files: list[Any]) -> None:
+    """Remove the listed .yaml files under `root` and the directories they leave empty."""
+    base = root.resolve()
+    for entry in files:
+        path = (root / str(entry.get("file", "") if isinstance(entry, Mapping) else "")).resolve()
+        if base in path.parents and path.suffix == ".yaml":
+            path.unlink(missing_ok=True)
+            for parent in path.parents:
+                if parent == base or not parent.is_dir() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+
+
+def _read_index(index: Path) -> Mapping[str, Any]:
     try:
         previous = yaml.safe_load(index.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{index} is not valid YAML ({exc}); remove the directory and run again") from None
-    root = out.resolve()
-    for entry in (previous.get("objects") or []) + (previous.get("helmReleases") or []):
-        path = (out / str(entry.get("file", ""))).resolve()
-        if root in path.parents and path.suffix == ".yaml":
-            path.unlink(missing_ok=True)
-            for parent in path.parents:
-                if parent == root or any(parent.iterdir()):
-                    break
-                parent.rmdir()
-    index.unlink()
+        raise ManifestError(f"{index} is not valid YAML ({exc}); remove it and run again") from None
+    return previous if isinstance(previous, Mapping) else {}
 
 
-def write(rendered: Rendered, out: Path) -> list[Path]:
-    """Write every object and Helm summary under `out`; returns the object files written, sorted."""
-    _clear_previous(out)
+def _clear_previous(out: Path, index_dir: Path) -> None:
+    """Remove what the previous run listed in its index; refuse a non-empty directory without one.
+
+    An index left inside DIR by an earlier layout (`DIR/manifests-index.yaml`, `DIR/_helm/`) is
+    honoured the same way, so upgrading needs no manual clean-up.
+    """
+    index = index_dir / INDEX
+    legacy = out / INDEX
+    if not index.is_file() and not legacy.is_file():
+        for directory, what in ((out, "objects"), (index_dir, "index")):
+            if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+                raise ManifestError(f"{directory} (the {what} directory) is not empty and holds no {INDEX} from an "
+                                    "earlier run; choose an empty or new directory (nothing was written)")
+        return
+    if index.is_file():
+        previous = _read_index(index)
+        _remove_listed(out, list(previous.get("objects") or []))
+        _remove_listed(index_dir, list(previous.get("helmReleases") or []))
+        index.unlink()
+    if legacy.is_file():
+        previous = _read_index(legacy)
+        _remove_listed(out, list(previous.get("objects") or []) + list(previous.get("helmReleases") or []))
+        legacy.unlink()
+
+
+def write(rendered: Rendered, out: Path, index_dir: Path | None = None) -> list[Path]:
+    """Write every object under `out`, the index and Helm summaries under `index_dir` (default
+    `DIR.index`); returns the object files written, sorted."""
+    index_dir = index_dir if index_dir is not None else index_dir_for(out)
+    if out.resolve() == index_dir.resolve() or out.resolve() in index_dir.resolve().parents:
+        raise ManifestError(f"the index directory {index_dir} is inside {out}: tools that walk {out} would read it; "
+                            "choose a directory outside it")
+    _clear_previous(out, index_dir)
     out.mkdir(parents=True, exist_ok=True)
+    index_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for manifest, helm in [(m, False) for m in rendered.objects] + [(m, True) for m in rendered.helm_releases]:
-        path = out / manifest.path
+        path = (index_dir if helm else out) / manifest.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(to_yaml(manifest, helm=helm), encoding="utf-8")
         if not helm:
             written.append(path)
-    (out / INDEX).write_text("# Written by `python -m infra.cli manifests`; the next run into this directory "
-                             "removes the files listed here first.\n"
-                             + yaml.safe_dump(_index(rendered), sort_keys=False), encoding="utf-8")
+    (index_dir / INDEX).write_text(
+        f"# Written by `python -m infra.cli manifests`: the objects are in {out.resolve()}; the next run\n"
+        "# with the same directories removes the files listed here first.\n"
+        + yaml.safe_dump(_index(rendered), sort_keys=False), encoding="utf-8")
     return written
 
 
@@ -378,13 +422,14 @@ def cmd_manifests(args: argparse.Namespace) -> int:
     try:
         rendered = render_stack(args.stack, config_file)
         out = Path(args.out)
-        write(rendered, out)
+        index_dir = Path(args.index) if args.index else index_dir_for(out)
+        write(rendered, out, index_dir)
     except ManifestError as exc:
         print(f"manifests {label}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    extra = f", {len(rendered.helm_releases)} Helm release summaries in {HELM_DIR}/" if rendered.helm_releases else ""
-    print(f"manifests {rendered.stack}: wrote {len(rendered.objects)} Kubernetes objects{extra} to {out} "
-          f"(Kubernetes {rendered.kubernetes_version}, {time.monotonic() - started:.1f}s)", file=sys.stderr)
+    helm = f", {len(rendered.helm_releases)} Helm release summaries" if rendered.helm_releases else ""
+    print(f"manifests {rendered.stack}: wrote {len(rendered.objects)} Kubernetes objects to {out}; the index{helm} "
+          f"to {index_dir} (Kubernetes {rendered.kubernetes_version}, {time.monotonic() - started:.1f}s)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -392,6 +437,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("manifests", help="write every Kubernetes object of the offline plan as YAML")
     parser.add_argument("--stack", help="stack name: reads stacks/Pulumi.<NAME>.yaml")
     parser.add_argument("--config-file", help="read this stack file instead (name taken from Pulumi.<name>.yaml)")
-    parser.add_argument("--out", required=True, help="directory to write to (created; a previous run's files are replaced)")
+    parser.add_argument("--out", required=True,
+                        help="directory for the objects, and nothing else (created; a previous run's files are replaced)")
+    parser.add_argument("--index", help="directory for the index and the Helm release summaries, outside --out "
+                                        "(default: DIR.index beside DIR)")
     parser.set_defaults(func=cmd_manifests)
-

@@ -8,6 +8,8 @@ exactly as the host does, so what the plan shows is what `pulumi preview`/`up` w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import difflib
 import json
 import logging
 import runpy
@@ -54,7 +56,18 @@ def project_name() -> str:
 
 
 def stack_file(stack: str) -> Path:
-    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+    """`stacks/Pulumi.<stack>.yaml`; a stack without a file is a configuration error that lists the
+    stacks there are (every command taking --stack comes through here)."""
+    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = all_stacks()
+        close = difflib.get_close_matches(stack, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        listing = ", ".join(known) if known else "none yet"
+        raise ConfigError("--stack", stack,
+                          f"no such stack (no stacks/{path.name}): {hint}the stacks are {listing}; "
+                          "to add one, copy the nearest stack file (README, Configuration)")
+    return path
 
 
 def stack_name_from_file(path: Path) -> str | None:
@@ -219,6 +232,37 @@ class Plan:
 _RUN_LOCK = threading.Lock()
 
 
+class _WorkerLoops:
+    """The thread pool the runtime calls the mock monitor on, and the event loop of each thread.
+
+    Pulumi's mock monitor gives every thread it runs on an event loop of its own
+    (`sync_await._ensure_event_loop`) and never closes it. Left alone, those loops are collected
+    while the interpreter tears down, after their self-pipe sockets, and stderr gets
+    `Exception ignored in: <function BaseEventLoop.__del__ ...> ValueError: Invalid file
+    descriptor: -1`. Here each thread gets its loop when it starts, and `close` joins the threads
+    and then closes every loop while the process is still whole.
+    """
+
+    def __init__(self) -> None:
+        self.loops: list[asyncio.AbstractEventLoop] = []
+        self._lock = threading.Lock()
+        self.executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="im-platform-plan",
+                                                              initializer=self._start_thread)
+
+    def _start_thread(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        with self._lock:
+            self.loops.append(loop)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        with self._lock:
+            loops, self.loops = self.loops, []
+        for loop in loops:
+            loop.close()
+
+
 def _run_main() -> None:
     """What the host does: run the program directory's __main__.py as __main__."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
@@ -247,6 +291,8 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         monitor.outputs.clear()
         monitor.revealed_outputs.clear()
         loop = asyncio.new_event_loop()
+        workers = _WorkerLoops()
+        loop.set_default_executor(workers.executor)
         try:
             asyncio.set_event_loop(loop)
             loop.run_until_complete(pulumi.runtime.stack.run_in_stack(_run_main))
@@ -257,6 +303,7 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            workers.close()
         records = sorted(monitor.registrations, key=lambda r: r["urn"])
         stack_urn = next((r["urn"] for r in records if r["type"] == "pulumi:pulumi:Stack"), None)
         resources = [r for r in records if r["type"] != "pulumi:pulumi:Stack"]

@@ -47,8 +47,8 @@ POOL_TYPES = (AWS_NODE_GROUP, GCP_NODE_POOL, AZURE_AGENT_POOL)
 _AWS_TAGGABLE = (
     "cloudwatch/logGroup:LogGroup", "ec2/defaultSecurityGroup:DefaultSecurityGroup", "ec2/eip:Eip",
     "ec2/internetGateway:InternetGateway", "ec2/launchTemplate:LaunchTemplate", "ec2/natGateway:NatGateway",
-    "ec2/routeTable:RouteTable", "ec2/subnet:Subnet", "ec2/vpc:Vpc", "eks/addon:Addon", "eks/cluster:Cluster",
-    "eks/nodeGroup:NodeGroup", "eks/podIdentityAssociation:PodIdentityAssociation",
+    "ec2/routeTable:RouteTable", "ec2/subnet:Subnet", "ec2/vpc:Vpc", "eks/accessEntry:AccessEntry", "eks/addon:Addon",
+    "eks/cluster:Cluster", "eks/nodeGroup:NodeGroup", "eks/podIdentityAssociation:PodIdentityAssociation",
     "iam/openIdConnectProvider:OpenIdConnectProvider", "iam/role:Role", "kms/key:Key",
 )
 _AZURE_TAGGABLE = (

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ def test_files_are_named_by_namespace_kind_and_name() -> None:
         "im/deployment-gateway.yaml",
         "im/secret-push-credentials.yaml",
     ], "providers, components, other clouds' resources and Helm releases are not objects"
-    assert [m.path for m in rendered.helm_releases] == ["_helm/kube-system/metrics-server.yaml"]
+    assert [m.path for m in rendered.helm_releases] == ["helm/kube-system/metrics-server.yaml"]
 
 
 def test_objects_are_what_the_api_server_receives() -> None:
@@ -168,8 +169,10 @@ def test_yaml_is_deterministic_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_helm_release_is_a_summary_not_an_object(tmp_path: Path) -> None:
-    write(render(synthetic_plan()), tmp_path)
-    text = (tmp_path / "_helm" / "kube-system" / "metrics-server.yaml").read_text()
+    write(render(synthetic_plan()), tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.index"], "the index goes beside DIR"
+    assert not list((tmp_path / "out").rglob("*metrics-server*")), "no summary among the objects"
+    text = (tmp_path / "out.index" / "helm" / "kube-system" / "metrics-server.yaml").read_text()
     summary = yaml.safe_load(text)
     assert "not a Kubernetes object" in text and "kind" not in summary and "compat" not in summary
     assert (summary["chart"], summary["version"], summary["values"]) == ("metrics-server", "3.12.2", {"replicas": 2})
@@ -193,13 +196,35 @@ def test_two_objects_for_one_file_are_refused() -> None:
 
 def test_rewriting_a_directory_drops_objects_that_are_gone(tmp_path: Path) -> None:
     gone = deployment("router", "im", hardened_pod("registry.example.com/im/router:2.0.1"))
-    write(render(synthetic_plan(gone)), tmp_path)
-    assert (tmp_path / "im" / "deployment-router.yaml").is_file()
-    (tmp_path / "NOTES.md").write_text("the user's own file\n")
-    write(render(synthetic_plan()), tmp_path)
-    assert not (tmp_path / "im" / "deployment-router.yaml").exists()
-    assert (tmp_path / "im" / "deployment-gateway.yaml").is_file() and (tmp_path / "NOTES.md").is_file()
-    assert yaml.safe_load((tmp_path / INDEX).read_text())["stack"] == "synthetic"
+    out = tmp_path / "out"
+    write(render(synthetic_plan(gone)), out)
+    assert (out / "im" / "deployment-router.yaml").is_file()
+    (out / "NOTES.md").write_text("the user's own file\n")
+    write(render(synthetic_plan()), out)
+    assert not (out / "im" / "deployment-router.yaml").exists()
+    assert (out / "im" / "deployment-gateway.yaml").is_file() and (out / "NOTES.md").is_file()
+    assert yaml.safe_load((tmp_path / "out.index" / INDEX).read_text())["stack"] == "synthetic"
+
+
+def test_a_directory_of_the_earlier_layout_is_cleaned_up(tmp_path: Path) -> None:
+    """Runs before the index moved out left it (and the Helm summaries) among the objects."""
+    out = tmp_path / "out"
+    write(render(synthetic_plan()), out, tmp_path / "old-index")
+    (tmp_path / "old-index" / INDEX).rename(out / INDEX)
+    (tmp_path / "old-index" / "helm").rename(out / "_helm")
+    legacy = yaml.safe_load((out / INDEX).read_text())
+    for entry in legacy["helmReleases"]:
+        entry["file"] = "_" + entry["file"]
+    (out / INDEX).write_text(yaml.safe_dump(legacy))
+    write(render(synthetic_plan()), out)
+    assert not (out / INDEX).exists() and not (out / "_helm").exists()
+    assert (tmp_path / "out.index" / INDEX).is_file()
+
+
+def test_the_index_may_not_go_inside_the_objects_directory(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="inside"):
+        write(render(synthetic_plan()), tmp_path / "out", tmp_path / "out" / ".index")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_foreign_non_empty_directory_is_refused(tmp_path: Path) -> None:
@@ -207,6 +232,11 @@ def test_a_foreign_non_empty_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="not empty"):
         write(render(synthetic_plan()), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["main.py"]
+    (tmp_path / "out.index").mkdir()
+    (tmp_path / "out.index" / "notes.txt").write_text("mine\n")
+    with pytest.raises(ManifestError, match="the index directory"):
+        write(render(synthetic_plan()), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,11 +251,22 @@ def test_command_writes_the_files_and_one_summary_line(tmp_path: Path) -> None:
     summary = result.stderr.strip().splitlines()[-1]
     expected = render_stack("dev-aws")
     assert summary.startswith(f"manifests dev-aws: wrote {len(expected.objects)} Kubernetes objects")
-    assert f"to {out} (Kubernetes {expected.kubernetes_version}," in summary
-    index = yaml.safe_load((out / INDEX).read_text())
+    assert f"objects to {out}; the index, {len(expected.helm_releases)} Helm release summaries to {out}.index (Kubernetes " in summary
+    index = yaml.safe_load((tmp_path / "out.index" / INDEX).read_text())
     assert [o["file"] for o in index["objects"]] == [m.path for m in expected.objects]
     for m in expected.objects:
         assert (out / m.path).read_text() == to_yaml(m)
+
+
+def test_command_puts_the_index_where_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra.cli import run
+
+    assert run(["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "k8s"), "--index", str(tmp_path / "meta")]) == 0
+    assert (tmp_path / "meta" / INDEX).is_file() and (tmp_path / "meta" / "helm").is_dir()
+    assert not (tmp_path / "k8s.index").exists()
+    assert f"the index, 3 Helm release summaries to {tmp_path / 'meta'}" in capsys.readouterr().err
+    assert run(["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "k8s"), "--index", str(tmp_path / "k8s" / "meta")]) == 1
+    assert "is inside" in capsys.readouterr().err
 
 
 def test_command_config_error_exits_2(tmp_path: Path) -> None:
@@ -325,6 +366,27 @@ def test_stack_objects_match_the_schemas_of_its_kubernetes_version(stack: str) -
     assert not problems, f"{stack} (Kubernetes {result.kubernetes_version}):\n" + "\n".join(problems)
 
 
+@pytest.mark.parametrize("stack", all_stacks())
+def test_a_directory_walking_validator_finds_only_valid_objects(stack: str, tmp_path: Path) -> None:
+    """What a user runs on the directory (`kubeconform -strict DIR` here is kubernetes-validate
+    --strict over every file under it): each file must be a valid object, the index and the Helm
+    summaries included if they were there."""
+    result = rendered(stack)
+    out = tmp_path / "manifests"
+    write(result, out)
+    files = sorted(str(p) for p in out.rglob("*") if p.is_file())
+    assert len(files) == len(result.objects) > 0
+    validator = Path(sys.executable).parent / "kubernetes-validate"
+    run = subprocess.run([str(validator), "--strict", "--quiet", "-k", f"{result.kubernetes_version}.0", *files],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip() == "", run.stdout
+    # The same run over the index directory fails: proof that the validator reads what it is given.
+    beside = subprocess.run([str(validator), "--strict", "--quiet", "-k", f"{result.kubernetes_version}.0",
+                             str(tmp_path / "manifests.index" / INDEX)], capture_output=True, text=True, timeout=120)
+    assert beside.returncode != 0 and INDEX in beside.stdout + beside.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # checkov: one process over every stack's objects and the synthetic ones
 
@@ -370,9 +432,9 @@ def checkov_failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
         pytest.skip(message)
     root = tmp_path_factory.mktemp("manifests")
     for stack in all_stacks():
-        write(rendered(stack), root / stack)
+        write(rendered(stack), root / stack, tmp_path_factory.mktemp("index") / stack)
     plan = synthetic_plan(bad_deployment())
-    write(render(plan), root / SYNTHETIC)
+    write(render(plan), root / SYNTHETIC, tmp_path_factory.mktemp("index") / SYNTHETIC)
     env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
     # --skip-download: no policy metadata from the vendor's API (there is no network, and none is needed).
     result = subprocess.run([executable, "-d", str(root), "--framework", "kubernetes", "--output", "json", "--quiet",
@@ -409,7 +471,7 @@ def test_checkov_sees_what_the_hardening_prevents(checkov_failures: dict[str, li
     gateway = by_file.get(f"{SYNTHETIC}/im/deployment-gateway.yaml", set())
     assert HARDENING <= careless, f"checkov missed on the careless Deployment: {sorted(HARDENING - careless)}"
     assert not HARDENING & gateway, f"the hardened Deployment fails {sorted(HARDENING & gateway)}"
-    assert not any(p.startswith(f"{SYNTHETIC}/_helm/") for p in by_file), "Helm summaries are not scanned as objects"
+    assert all(p.endswith(tuple(f"/{m.path}" for m in render(synthetic_plan(bad_deployment())).objects)) for p in by_file)
 
 
 def test_stacks_fail_no_checkov_check_outside_the_skip_list(checkov_failures: dict[str, list[tuple[str, str, str]]]) -> None:

@@ -30,7 +30,7 @@ PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 BUFFER = {"gateway": {"pods": 2, "cpu": "3", "memory": "6Gi"}}
 # The idle-timeout annotation each cloud's layer-4 load balancer needs for long-lived WebSockets.
-IDLE_TIMEOUT = {"aws": ("service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout", "3600"),
+IDLE_TIMEOUT = {"aws": ("service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-443", "tcp.idle_timeout.seconds=3600"),
                 "azure": ("service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout", "60"),
                 "gcp": ("cloud.google.com/l4-rbs", "enabled")}
 
@@ -287,8 +287,8 @@ def test_public_tier_gets_a_layer4_load_balancer_with_long_idle_timeouts(plan: P
     key, value = IDLE_TIMEOUT[cloud]
     assert gateway["metadata"]["annotations"][key] == value
     if cloud == "aws":
-        assert gateway["metadata"]["annotations"][
-            "service.beta.kubernetes.io/aws-load-balancer-connection-draining-timeout"] == "300"
+        assert "deregistration_delay.timeout_seconds=300" in gateway["metadata"]["annotations"][
+            "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"]
     for name in ("logic", "push"):
         internal = named(plan, SERVICE, name)["inputs"]
         assert internal["spec"]["type"] == "ClusterIP" and not internal["metadata"].get("annotations")
@@ -345,7 +345,7 @@ def test_capacity_buffer_holds_warm_room_below_every_tier(plan: Plan, cloud: str
 def test_eks_runs_a_pinned_cluster_autoscaler_with_its_own_scoped_role() -> None:
     plan = services_plan("aws")
     releases = {r["inputs"]["name"]: r for r in plan.of_type(RELEASE)}
-    assert set(releases) == {"cluster-autoscaler", "metrics-server"}
+    assert set(releases) == {"cluster-autoscaler", "metrics-server", "aws-load-balancer-controller"}
     ca = releases["cluster-autoscaler"]["inputs"]
     assert ca["chart"] == "cluster-autoscaler" and ca["repositoryOpts"]["repo"] == "https://kubernetes.github.io/autoscaler"
     assert ca["version"].count(".") == 2 and ca["version"][0].isdigit(), "a pinned chart version"
@@ -363,14 +363,16 @@ def test_eks_runs_a_pinned_cluster_autoscaler_with_its_own_scoped_role() -> None
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == values["rbac"]["serviceAccount"]["name"]
     assert trust["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-name"] == plan.outputs["clusterName"]
-    policy = json.loads(plan.one("aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])
+    policy = json.loads(next(r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+                             if r["name"].endswith("addons-cluster-autoscaler"))["inputs"]["policy"])
     scaling = next(s for s in policy["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
     assert "autoscaling:TerminateInstanceInAutoScalingGroup" in scaling["Action"]
     assert scaling["Condition"]["StringEquals"] == {
         f"aws:ResourceTag/k8s.io/cluster-autoscaler/{plan.outputs['clusterName']}": "owned"}
     assert not any("SetDesiredCapacity" in s["Action"] and "Condition" not in s for s in policy["Statement"])
 
-    association = plan.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")["inputs"]
+    association = next(r for r in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                       if r["name"].endswith("addons-cluster-autoscaler"))["inputs"]
     assert (association["namespace"], association["serviceAccount"]) == ("kube-system", "cluster-autoscaler")
     assert association["roleArn"].endswith(f":role/{role['inputs']['name']}")
     assert any(d.endswith("PodIdentityAssociation::im-prod-aws-addons-cluster-autoscaler")
@@ -391,7 +393,8 @@ def test_gke_and_aks_use_their_built_in_autoscaler_and_metrics(cloud: str) -> No
 
 def test_eks_gets_its_add_ons_even_without_services() -> None:
     bare = plan_config("aws", stack="bare-aws")
-    assert {r["inputs"]["name"] for r in bare.of_type(RELEASE)} == {"cluster-autoscaler", "metrics-server"}
+    assert {r["inputs"]["name"] for r in bare.of_type(RELEASE)} == {"cluster-autoscaler", "metrics-server",
+                                                                    "aws-load-balancer-controller"}
     assert not bare.of_type(DEPLOYMENT) and not bare.of_type(PRIORITY_CLASS)
     assert "services" not in bare.outputs
 
@@ -449,3 +452,4 @@ def test_every_supported_kubernetes_minor_has_a_matching_autoscaler_and_the_read
     readme = (ROOT / "README.md").read_text()
     assert f"`cluster-autoscaler` {addons_aws.AUTOSCALER_CHART_VERSION}" in readme
     assert f"`metrics-server` {addons_aws.METRICS_SERVER_CHART_VERSION}" in readme
+    assert f"`aws-load-balancer-controller` {addons_aws.LB_CONTROLLER_CHART_VERSION}" in readme

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # What a cloud does not run by itself and needs on every cluster, services or not. GKE and AKS
 # have the cluster autoscaler and metrics-server built in.
 CLOUD_ADDON_MODULES = {"aws": "components.k8s.addons_aws"}
+# The namespace label that has the AWS Load Balancer Controller inject its pod readiness gate.
+READINESS_GATE_LABELS = {"aws": {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}}
 
 
 @dataclass
@@ -58,14 +60,23 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec) -> Workloads
 
     provider = cluster_provider(name, cluster)
     addons = ClusterAddons(naming.child_name(name, "addons"), cluster, spec, provider, opts=cluster.opts())
+    lb_controller = addons.load_balancer_controller
+    # Where a controller registers pods as load balancer targets, a rollout waits until the new pods
+    # pass the load balancer's health check, not only their own readiness probe (pod readiness gates).
+    behind_lb = {s.namespace for s in spec.services if s.public} if lb_controller else set()
     namespaces = {
-        ns: Namespace(naming.child_name(name, "ns", ns), ns, spec.kubernetes_version, provider, opts=cluster.opts())
+        ns: Namespace(naming.child_name(name, "ns", ns), ns, spec.kubernetes_version, provider, opts=cluster.opts(),
+                      extra_labels=READINESS_GATE_LABELS.get(spec.cloud) if ns in behind_lb else None)
         for ns in dict.fromkeys(s.namespace for s in spec.services)
     }
     tiers = []
     for service in spec.services:
         namespace = namespaces[service.namespace]
         ready: list[pulumi.Resource] = [*namespace.ready, *([addons.tier_priority] if addons.tier_priority else [])]
+        if service.public and lb_controller:
+            # Its webhook gives the pods their readiness gate at creation, so it must be up first.
+            ready.append(lb_controller)
         tiers.append(ServiceTier(naming.child_name(name, "svc", service.name), service, spec, provider,
-                                 namespace.name, TIER_PRIORITY_CLASS, ready, opts=cluster.opts()))
+                                 namespace.name, TIER_PRIORITY_CLASS, ready, opts=cluster.opts(),
+                                 load_balancer_controller=addons.load_balancer_controller))
     return Workloads(provider, addons, tiers)

@@ -62,6 +62,9 @@ class ClusterAddons(K8sComponent):
                 self._buffer(spec, buffer, namespace, ready)
 
         self.cloud_resources: list[pulumi.Resource] = []
+        # Set by a cloud whose public Services need a controller installed first (EKS: the AWS Load
+        # Balancer Controller); public Services wait for it.
+        self.load_balancer_controller: pulumi.Resource | None = None
         module = CLOUD_ADDON_MODULES.get(spec.cloud)
         if module:
             self.cloud_resources = importlib.import_module(module).install(self, cluster, spec)

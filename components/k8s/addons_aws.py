@@ -1,6 +1,8 @@
 """EKS add-ons the cluster does not run by itself: the cluster autoscaler (with its own IAM role
-through EKS Pod Identity, allowed to resize only this cluster's node groups) and metrics-server
-(the CPU metrics the tiers' HorizontalPodAutoscalers act on). Both are pinned Helm charts."""
+through EKS Pod Identity, allowed to resize only this cluster's node groups), metrics-server (the
+CPU metrics the tiers' HorizontalPodAutoscalers act on) and the AWS Load Balancer Controller (the
+Network Load Balancers of the public tiers, with its own role, allowed to change only the load
+balancers, target groups and security groups tagged as this cluster's). All are pinned Helm charts."""
 
 from __future__ import annotations
 
@@ -29,6 +31,13 @@ AUTOSCALER_ACCOUNT = "cluster-autoscaler"
 METRICS_SERVER_CHART = "metrics-server"
 METRICS_SERVER_CHART_VERSION = "3.13.0"
 METRICS_SERVER_REPO = "https://kubernetes-sigs.github.io/metrics-server/"
+LB_CONTROLLER_CHART = "aws-load-balancer-controller"
+LB_CONTROLLER_CHART_VERSION = "3.5.0"  # controller v3.5.0
+LB_CONTROLLER_REPO = "https://aws.github.io/eks-charts"
+LB_CONTROLLER_ACCOUNT = "aws-load-balancer-controller"
+# The tag the controller puts on every load balancer, target group and security group it creates,
+# with the cluster's name as value: the policy below lets it change only those.
+LB_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 NAMESPACE = "kube-system"
 # The autoscaler's own default; never shorter, so pods that drain quickly are not waited on longer.
 DEFAULT_GRACEFUL_TERMINATION_SECONDS = 600
@@ -50,17 +59,21 @@ DISCOVERY_ACTIONS = [
 SCALING_ACTIONS = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
 
 
-def autoscaler_trust_policy(cluster_name: str, account: str) -> str:
-    """EKS Pod Identity may hand the role only to the autoscaler's service account of this cluster
-    in this account (Pod Identity tags every session with them)."""
+def pod_identity_trust_policy(cluster_name: str, account: str, service_account: str) -> str:
+    """EKS Pod Identity may hand the role only to this service account in kube-system of this
+    cluster in this account (Pod Identity tags every session with them)."""
     doc = json.loads(assume_role_policy("pods.eks.amazonaws.com"))
     doc["Statement"][0]["Condition"] = {"StringEquals": {
         "aws:SourceAccount": account,
         "aws:RequestTag/eks-cluster-name": cluster_name,
         "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-        "aws:RequestTag/kubernetes-service-account": AUTOSCALER_ACCOUNT,
+        "aws:RequestTag/kubernetes-service-account": service_account,
     }}
     return json.dumps(doc)
+
+
+def autoscaler_trust_policy(cluster_name: str, account: str) -> str:
+    return pod_identity_trust_policy(cluster_name, account, AUTOSCALER_ACCOUNT)
 
 
 def autoscaler_policy(cluster_name: str, partition: str, region: str, account: str) -> str:
@@ -86,6 +99,93 @@ def autoscaler_policy(cluster_name: str, partition: str, region: str, account: s
             {"Sid": "Discover", "Effect": "Allow", "Action": DISCOVERY_ACTIONS, "Resource": "*"},
         ],
     })
+
+
+def load_balancer_controller_policy(cluster_name: str, partition: str, region: str, account: str) -> str:
+    """The controller's documented IAM policy (kubernetes-sigs/aws-load-balancer-controller v3.5.0,
+    docs/install/iam_policy.json), narrowed: wherever it asks only that the cluster tag exist on a
+    resource or a request, this policy asks that the tag name this cluster, so the controller of
+    one cluster cannot change another's load balancers; ARNs are in this partition, region and
+    account; and targets are registered only in this cluster's target groups."""
+    ours = {f"aws:ResourceTag/{LB_CLUSTER_TAG}": cluster_name}
+    creating_ours = {f"aws:RequestTag/{LB_CLUSTER_TAG}": cluster_name}
+    # A tag change on an existing resource that leaves the cluster tag alone.
+    keeps_tag = {"Null": {f"aws:RequestTag/{LB_CLUSTER_TAG}": "true"}, "StringEquals": ours}
+    arn = f"arn:{partition}:elasticloadbalancing:{region}:{account}"
+    security_groups = f"arn:{partition}:ec2:{region}:{account}:security-group/*"
+    balancers = [f"{arn}:targetgroup/*/*", f"{arn}:loadbalancer/net/*/*", f"{arn}:loadbalancer/app/*/*"]
+
+    def allow(actions: list[str], resource: str | list[str] = "*", condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
+        if condition:
+            statement["Condition"] = condition
+        return statement
+
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        allow(["iam:CreateServiceLinkedRole"],
+              condition={"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}),
+        allow(LB_CONTROLLER_DESCRIBE),
+        allow(LB_CONTROLLER_INTEGRATIONS),
+        # The node security group (not the controller's) gets the rules that let the NLB reach pods.
+        allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]),
+        allow(["ec2:CreateSecurityGroup"]),
+        allow(["ec2:CreateTags"], security_groups,
+              {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup", **creating_ours}}),
+        allow(["ec2:CreateTags", "ec2:DeleteTags"], security_groups, keeps_tag),
+        allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:DeleteSecurityGroup"],
+              condition={"StringEquals": ours}),
+        allow(["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
+              condition={"StringEquals": creating_ours}),
+        allow(["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+               "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule"]),
+        allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], balancers, keeps_tag),
+        allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+              [f"{arn}:listener/net/*/*/*", f"{arn}:listener/app/*/*/*",
+               f"{arn}:listener-rule/net/*/*/*", f"{arn}:listener-rule/app/*/*/*"]),
+        allow(LB_CONTROLLER_MODIFY, condition={"StringEquals": ours}),
+        allow(["elasticloadbalancing:AddTags"], balancers,
+              {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"],
+                                **creating_ours}}),
+        allow(["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+              f"{arn}:targetgroup/*/*", {"StringEquals": ours}),
+        allow(["elasticloadbalancing:SetWebAcl", "elasticloadbalancing:ModifyListener",
+               "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
+               "elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities"]),
+    ]})
+
+
+LB_CONTROLLER_DESCRIBE = [
+    "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups", "ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags",
+    "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools", "ec2:GetSecurityGroupsForVpc", "ec2:DescribeIpamPools",
+    "ec2:DescribeRouteTables",
+    "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerCertificates",
+    "elasticloadbalancing:DescribeSSLPolicies", "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTrustStores", "elasticloadbalancing:DescribeListenerAttributes",
+    "elasticloadbalancing:DescribeCapacityReservation",
+]
+# Certificates, WAF, Shield and Cognito: what an ALB Ingress may name. Kept, as documented, so an
+# Ingress added later works; the NLBs of the tiers use none of them.
+LB_CONTROLLER_INTEGRATIONS = [
+    "cognito-idp:DescribeUserPoolClient", "acm:ListCertificates", "acm:DescribeCertificate",
+    "iam:ListServerCertificates", "iam:GetServerCertificate",
+    "waf-regional:GetWebACL", "waf-regional:GetWebACLForResource", "waf-regional:AssociateWebACL",
+    "waf-regional:DisassociateWebACL", "wafv2:GetWebACL", "wafv2:GetWebACLForResource", "wafv2:AssociateWebACL",
+    "wafv2:DisassociateWebACL", "shield:GetSubscriptionState", "shield:DescribeProtection",
+    "shield:CreateProtection", "shield:DeleteProtection",
+]
+LB_CONTROLLER_MODIFY = [
+    "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
+    "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+    "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+    "elasticloadbalancing:ModifyIpPools",
+]
 
 
 def _system_pool_scheduling() -> dict[str, Any]:
@@ -171,7 +271,72 @@ def install(addons: ClusterAddons, cluster: ClusterComponent, spec: ClusterSpec)
             **_system_pool_scheduling(),
         },
     )
-    return [role, policy, association, autoscaler, metrics_server]
+    lb_resources = _load_balancer_controller(addons, cluster, spec, partition, account)
+    return [role, policy, association, autoscaler, metrics_server, *lb_resources]
+
+
+def _load_balancer_controller(addons: ClusterAddons, cluster: ClusterComponent, spec: ClusterSpec,
+                              partition: pulumi.Output[str], account: pulumi.Output[str]) -> list[pulumi.Resource]:
+    """The controller that turns the public tiers' Services into NLBs; `addons.load_balancer_controller`
+    is its release, which those Services wait for (its webhook mutates them on creation)."""
+    from components.aws import EksCluster
+
+    if not isinstance(cluster, EksCluster):
+        raise TypeError(f"the AWS Load Balancer Controller needs an EksCluster, not {type(cluster).__name__}")
+    role = aws.iam.Role(
+        addons.child("lb-controller"),
+        name=naming.physical_name(naming.cluster_name(spec.stack), "lb-controller", max_len=64),
+        description=f"The AWS Load Balancer Controller of {spec.stack}: this cluster's load balancers only",
+        assume_role_policy=pulumi.Output.all(cluster.cluster_name, account).apply(
+            lambda a: pod_identity_trust_policy(a[0], a[1], LB_CONTROLLER_ACCOUNT)),
+        tags=cluster.tags,
+        opts=addons.cloud_opts(),
+    )
+    policy = aws.iam.RolePolicy(
+        addons.child("lb-controller"),
+        role=role.name,
+        policy=pulumi.Output.all(cluster.cluster_name, partition, account).apply(
+            lambda a: load_balancer_controller_policy(a[0], a[1], spec.region, a[2])),
+        opts=addons.cloud_opts(),
+    )
+    association = aws.eks.PodIdentityAssociation(
+        addons.child("lb-controller"),
+        cluster_name=cluster.cluster_name,
+        namespace=NAMESPACE,
+        service_account=LB_CONTROLLER_ACCOUNT,
+        role_arn=role.arn,
+        tags=cluster.tags,
+        opts=addons.cloud_opts(),
+    )
+    restricted = _restricted(65534)
+    release = _release(
+        addons, "aws-load-balancer-controller", LB_CONTROLLER_CHART, LB_CONTROLLER_CHART_VERSION, LB_CONTROLLER_REPO,
+        values={
+            # Told, not discovered: with IMDSv2 at hop limit 1 the pod cannot read the node's metadata.
+            "clusterName": cluster.cluster_name,
+            "region": spec.region,
+            "vpcId": cluster.vpc_id,
+            "serviceAccount": {"create": True, "name": LB_CONTROLLER_ACCOUNT},
+            # Two replicas and a budget: its webhook must answer before any LoadBalancer Service is created.
+            "replicaCount": 2,
+            "podDisruptionBudget": {"maxUnavailable": 1},
+            # The controller adds the rules that let its NLBs (traffic and health checks) reach the
+            # pods to the nodes' security group, and removes them with the NLB.
+            "enableBackendSecurityGroup": True,
+            "enableManageBackendSecurityGroupRules": True,
+            # Every load balancer, target group and security group it creates carries the stack's tags.
+            "defaultTags": dict(cluster.tags),
+            "priorityClassName": "system-cluster-critical",
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}},
+            "podSecurityContext": restricted["securityContext"],
+            "securityContext": {**restricted["containerSecurityContext"], "seccompProfile": {"type": "RuntimeDefault"}},
+            **_system_pool_scheduling(),
+        },
+        # Started with its credentials in place, or its first reconciles fail until the pod restarts.
+        depends_on=[policy, association],
+    )
+    addons.load_balancer_controller = release
+    return [role, policy, association, release]
 
 
 def _release(addons: ClusterAddons, name: str, chart: str, version: str, repo: str, values: dict[str, Any],

@@ -168,13 +168,14 @@ class Namespace(K8sComponent):
     TYPE = "im-platform:k8s:Namespace"
 
     def __init__(self, name: str, namespace: str, kubernetes_version: str, provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, extra_labels: dict[str, str] | None = None) -> None:
         super().__init__(name, provider, opts)
         ns = k8s.core.v1.Namespace(
             self.child("namespace"),
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace,
-                labels={**labels(namespace, "namespace"), **restricted_namespace_labels(kubernetes_version)},
+                labels={**(extra_labels or {}), **labels(namespace, "namespace"),
+                        **restricted_namespace_labels(kubernetes_version)},
             ),
             opts=self.opts(),
         )

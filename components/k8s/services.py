@@ -30,12 +30,17 @@ TMP_SIZE_LIMIT = "256Mi"
 
 # The layer-4 load balancer of each cloud, kept open for long-lived WebSockets.
 PUBLIC_SERVICE_ANNOTATIONS: dict[str, dict[str, str]] = {
-    # EKS's built-in service controller (no AWS Load Balancer Controller is installed): the classic
-    # LB in TCP mode is the layer-4 one whose idle timeout it can raise; an NLB's stays at 350 s.
+    # A Network Load Balancer made by the AWS Load Balancer Controller (the loadBalancerClass below
+    # keeps EKS's built-in controller, and its classic ELB, away). Per-tier settings in public_annotations.
     "aws": {
-        "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout": "3600",
-        "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-        "service.beta.kubernetes.io/aws-load-balancer-connection-draining-enabled": "true",
+        # Straight to the pods' VPC addresses: no NodePort hop, no second node to drain.
+        "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+        "service.beta.kubernetes.io/aws-load-balancer-attributes": "load_balancing.cross_zone.enabled=true",
+        # The controller opens the nodes' security group to this NLB (traffic and health checks).
+        "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules": "true",
+        "service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol": "http",
+        "service.beta.kubernetes.io/aws-load-balancer-healthcheck-success-codes": "200",
     },
     # Backend-service based passthrough Network LB: no proxy, so nothing closes an idle connection;
     # it also honours externalTrafficPolicy: Local per node.
@@ -47,14 +52,33 @@ PUBLIC_SERVICE_ANNOTATIONS: dict[str, dict[str, str]] = {
         "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout": "60",
     },
 }
-AWS_DRAINING_TIMEOUT = "service.beta.kubernetes.io/aws-load-balancer-connection-draining-timeout"
+# The load balancer implementation a public Service asks for, where the cloud's default is not it.
+LOAD_BALANCER_CLASS = {"aws": "service.k8s.aws/nlb"}
+# An NLB listener closes a TCP flow idle this long (AWS allows 60-6000 s; the default is 350 s, shorter
+# than many WebSocket clients' ping interval behind mobile networks).
+NLB_IDLE_TIMEOUT_SECONDS = 3600
+AWS_LISTENER_ATTRIBUTES = "service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-{port}"
+AWS_TARGET_GROUP_ATTRIBUTES = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
+AWS_HEALTHCHECK_PORT = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"
+AWS_HEALTHCHECK_PATH = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"
 
 
 def public_annotations(cloud: str, service: ServiceSpec) -> dict[str, str]:
     found = dict(PUBLIC_SERVICE_ANNOTATIONS[cloud])
     if cloud == "aws":
-        # The load balancer keeps a deregistered node's connections as long as a pod drains.
-        found[AWS_DRAINING_TIMEOUT] = str(max(service.drain_seconds, 1))
+        found[AWS_LISTENER_ATTRIBUTES.format(port=service.public_port)] = f"tcp.idle_timeout.seconds={NLB_IDLE_TIMEOUT_SECONDS}"
+        found[AWS_TARGET_GROUP_ATTRIBUTES] = ",".join([
+            # A deregistered pod keeps its connections as long as it drains (its preStop wait) ...
+            f"deregistration_delay.timeout_seconds={service.drain_seconds}",
+            # ... and the NLB does not cut them when the delay starts.
+            "deregistration_delay.connection_termination.enabled=false",
+            # The client's own address reaches the pod (off by default for IP targets); no proxy
+            # protocol, so the gateway needs no header parsing.
+            "preserve_client_ip.enabled=true",
+        ])
+        # The health checker asks the pod itself, on the path its readiness probe uses.
+        found[AWS_HEALTHCHECK_PORT] = str(service.port)
+        found[AWS_HEALTHCHECK_PATH] = service.health_path
     return found
 
 
@@ -103,7 +127,8 @@ class ServiceTier(K8sComponent):
 
     def __init__(self, name: str, service: ServiceSpec, spec: ClusterSpec, provider: k8s.Provider,
                  namespace: pulumi.Input[str], priority_class: str, depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None,
+                 load_balancer_controller: pulumi.Resource | None = None) -> None:
         super().__init__(name, provider, opts)
         self.service = service
         self.namespace = pulumi.Output.from_input(namespace)
@@ -149,7 +174,7 @@ class ServiceTier(K8sComponent):
             ),
             opts=self.opts(),
         )
-        svc = self._service(service, spec, tier_labels)
+        svc = self._service(service, spec, tier_labels, load_balancer_controller)
         self._network_policy(service, spec, tier_labels)
 
         service_port = service.public_port if service.public else service.port
@@ -237,13 +262,17 @@ class ServiceTier(K8sComponent):
             ),
         )
 
-    def _service(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str]) -> k8s.core.v1.Service:
+    def _service(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str],
+                 load_balancer_controller: pulumi.Resource | None) -> k8s.core.v1.Service:
         # A public tier answers on the load balancer's port inside the cluster too: one port, one address.
         port = k8s.core.v1.ServicePortArgs(name=PORT_NAME, protocol="TCP", port=service.public_port if service.public else service.port,
                                            target_port=PORT_NAME)
+        opts = self.opts()
         if service.public:
+            lb_class = LOAD_BALANCER_CLASS.get(spec.cloud)
             svc_spec = k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer",
+                load_balancer_class=lb_class,
                 # Only nodes running a pod receive traffic: no second hop that would cut connections
                 # when an unrelated node drains, and the client's address reaches the gateway.
                 external_traffic_policy="Local",
@@ -251,6 +280,13 @@ class ServiceTier(K8sComponent):
                 ports=[port],
             )
             annotations = public_annotations(spec.cloud, service)
+            if lb_class:
+                opts = self.opts(
+                    # The controller's webhook must be up when the Service is created.
+                    depends_on=[load_balancer_controller] if load_balancer_controller else [],
+                    # The class cannot change on a live Service: a change replaces it (and its load balancer).
+                    replace_on_changes=["spec.loadBalancerClass"],
+                )
         else:
             svc_spec = k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector(service.name), ports=[port])
             annotations = None
@@ -259,7 +295,7 @@ class ServiceTier(K8sComponent):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=self.namespace, labels=tier_labels,
                                                 annotations=annotations),
             spec=svc_spec,
-            opts=self.opts(),
+            opts=opts,
         )
 
     def _network_policy(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str]) -> None:
