@@ -115,3 +115,24 @@ def test_subnets_fit_the_network_without_overlap(cidr: str) -> None:
     assert len(private) == len(public) == 3
     assert all(n.subnet_of(ipaddress.ip_network(cidr)) for n in nets)  # type: ignore[arg-type]
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+
+
+def test_node_groups_wait_for_their_iam_policies_network_add_ons_and_nat(prod: Plan, dev: Plan) -> None:
+    """A node that boots before its role's policies, the VPC CNI, the Pod Identity agent or a way
+    out (NAT) never joins: the group fails after its 20-minute health check instead of waiting."""
+    for plan in (prod, dev):
+        node_role = next(r for r in plan.of_type("aws:iam/role:Role")
+                         if "ec2.amazonaws.com" in r["inputs"]["assumeRolePolicy"])
+        attachments = [r for r in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                       # the mock names the role `<logical name>-<hash>`, as Pulumi's autonaming does
+                       if r["inputs"]["role"].startswith(node_role["name"] + "-")]
+        policies = {r["inputs"]["policyArn"].rsplit("/", 1)[-1] for r in attachments}
+        assert policies == {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
+                            "AmazonEKS_CNI_Policy", "AmazonSSMManagedInstanceCore"}
+        addons = {r["inputs"]["addonName"]: r["urn"] for r in plan.of_type("aws:eks/addon:Addon")}
+        nats = {r["urn"] for r in plan.of_type("aws:ec2/natGateway:NatGateway")}
+        assert nats
+        required = {r["urn"] for r in attachments} | {addons["vpc-cni"], addons["eks-pod-identity-agent"]} | nats
+        for group in plan.of_type("aws:eks/nodeGroup:NodeGroup"):
+            missing = required - set(group["options"]["dependsOn"])
+            assert not missing, f"{group['name']} does not wait for {sorted(missing)}"

@@ -411,8 +411,13 @@ def test_deployer_gets_cluster_admin_through_azure_rbac() -> None:
     p = plan()
     admin = next(r for r in p.of_type(ROLE_ASSIGNMENT) if r["name"].endswith("deployer-cluster-admin"))
     assert admin["inputs"]["roleDefinitionId"].endswith("/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
-    assert admin["inputs"]["scope"] == managed_cluster(p)["inputs"].get("id", admin["inputs"]["scope"])
-    assert admin["inputs"]["scope"].endswith("/managedClusters/im-prod-azure")
+    # The scope is the cluster's own ARM id (what the mock, like ARM, gives the ManagedCluster),
+    # not its resource group or the subscription: the grant reaches this cluster only.
+    mc = managed_cluster(p)["inputs"]
+    group = p.one("azure-native:resources:ResourceGroup")["inputs"]["resourceGroupName"]
+    assert admin["inputs"]["scope"] == (f"/subscriptions/{azure_mocks.SUBSCRIPTION_ID}/resourceGroups/{group}"
+                                        f"/providers/Microsoft.ContainerService/managedClusters/{mc['resourceName']}")
+    assert admin["inputs"]["principalId"] == azure_mocks.CLIENT_OBJECT_ID, "the identity running `pulumi up`"
     assert admin["inputs"]["principalType"] == "User", "a person signed in with az login"
     ci = spec_plan("azure", extra={"azure-native:clientId": "00000000-0000-0000-0000-000000000001"})
     admin = next(r for r in ci.of_type(ROLE_ASSIGNMENT) if r["name"].endswith("deployer-cluster-admin"))

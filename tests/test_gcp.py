@@ -311,3 +311,12 @@ def test_required_apis_are_enabled_first_and_never_disabled(prod: Plan) -> None:
     api_urns = {r["urn"] for r in apis.values()}
     for token in ("gcp:compute/network:Network", "gcp:kms/keyRing:KeyRing", "gcp:serviceaccount/account:Account"):
         assert api_urns <= set(prod.one(token)["options"]["dependsOn"]), token
+
+
+def test_the_default_pools_node_config_never_replaces_the_cluster(prod: Plan, dev_private: Plan) -> None:
+    """node_config only shapes the throwaway default pool; GKE reports the removed pool's config
+    differently from what was sent, and any diff on it forces a replacement of the whole cluster."""
+    for plan in (prod, dev_private):
+        options = plan.one(CLUSTER_TYPE)["options"]
+        assert "nodeConfig" in options["ignoreChanges"]
+        assert gke(plan)["removeDefaultNodePool"] is True
