@@ -85,7 +85,7 @@ def pool_summary(pool: NodePoolSpec) -> dict[str, Any]:
     }
 
 
-def exec_kubeconfig(name: str, endpoint: str, ca_data: str, command: str, args: list[str],
+def exec_kubeconfig(name: str, endpoint: str, ca_data: str | None, command: str, args: list[str],
                     env: dict[str, str] | None = None, install_hint: str = "") -> str:
     """A kubeconfig that authenticates through an exec plugin (no static token to expire).
 
@@ -105,10 +105,13 @@ def exec_kubeconfig(name: str, endpoint: str, ca_data: str, command: str, args: 
         user["exec"]["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
     if install_hint:
         user["exec"]["installHint"] = install_hint
+    cluster: dict[str, str] = {"server": endpoint}
+    if ca_data is not None:  # None: the server's certificate is publicly trusted (system roots)
+        cluster["certificate-authority-data"] = ca_data
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
         "users": [{"name": name, "user": user}],

@@ -70,15 +70,17 @@ class GkeCluster(ClusterComponent):
         pools = [self._node_pool(name, pool, project, cluster, node_sa, node_roles) for pool in spec.node_pools]
         self._access(name, spec, project)
 
-        endpoint = pulumi.Output.concat("https://", cluster.endpoint)
+        # The DNS-based endpoint: reached from anywhere, but only with an IAM token of a principal
+        # holding container.* permissions, so CI and operators need no route into the VPC and no
+        # address in apiAllowedCidrs. The IP endpoints keep their own restrictions.
+        endpoint = cluster.control_plane_endpoints_config.apply(dns_endpoint)
         context = f"gke_{project}_{region}_{cluster_physical_name(name)}"
         return ClusterOutputs(
             node_pool_resources=list(pools),
             cluster_name=cluster.name,
             endpoint=endpoint,
-            # Only the endpoint, the CA and the plugin: nothing that changes between runs (pitfalls 7, 8).
-            kubeconfig=pulumi.Output.all(endpoint, cluster.master_auth.cluster_ca_certificate).apply(
-                lambda v: gke_kubeconfig(context, v[0], v[1])),
+            # Only the endpoint and the plugin: nothing that changes between runs (pitfalls 7, 8).
+            kubeconfig=endpoint.apply(lambda e: gke_kubeconfig(context, e)),
             oidc_issuer=pulumi.Output.concat(
                 f"https://container.googleapis.com/v1/projects/{project}/locations/{region}/clusters/", cluster.name),
         )
@@ -260,6 +262,13 @@ class GkeCluster(ClusterComponent):
                     gcp.container.ClusterPrivateClusterConfigMasterGlobalAccessConfigArgs(enabled=True)
                     if private_endpoint else None),
             ),
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    # IAM-authenticated requests only (Google's front end rejects the rest); the path
+                    # the kubeconfig, CI and `pulumi up` take to a private or CIDR-limited API.
+                    allow_external_traffic=True,
+                ),
+            ),
             # No master_ipv4_cidr_block: GKE >= 1.29 connects the control plane over Private Service Connect.
             master_authorized_networks_config=(
                 None if private_endpoint else gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
@@ -365,6 +374,16 @@ def gke_taint(taint: Taint) -> gcp.container.NodePoolNodeConfigTaintArgs:
     return gcp.container.NodePoolNodeConfigTaintArgs(key=taint.key, value=taint.value, effect=GKE_EFFECTS[taint.effect])
 
 
-def gke_kubeconfig(context: str, endpoint: str, ca_data: str) -> str:
-    """kubectl access through gke-gcloud-auth-plugin: short-lived IAM tokens, nothing stored."""
-    return exec_kubeconfig(context, endpoint, ca_data, AUTH_PLUGIN, [], install_hint=AUTH_PLUGIN_HINT)
+def dns_endpoint(config: gcp.container.outputs.ClusterControlPlaneEndpointsConfig | None) -> str:
+    """https://<the cluster's DNS endpoint>, which GKE always assigns."""
+    host = config.dns_endpoint_config.endpoint if config and config.dns_endpoint_config else None
+    if not host:
+        raise ValueError("GKE returned no DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint)")
+    return f"https://{host}"
+
+
+def gke_kubeconfig(context: str, endpoint: str) -> str:
+    """kubectl access through gke-gcloud-auth-plugin: short-lived IAM tokens, nothing stored. The DNS
+    endpoint serves a publicly trusted certificate, not one of the cluster CA, so no CA data (as
+    `gcloud container clusters get-credentials --dns-endpoint` writes it)."""
+    return exec_kubeconfig(context, endpoint, None, AUTH_PLUGIN, [], install_hint=AUTH_PLUGIN_HINT)

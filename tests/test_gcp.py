@@ -294,7 +294,9 @@ def test_kubeconfig_reaches_the_endpoint_through_the_gke_auth_plugin(prod: Plan)
     config = json.loads(prod.revealed_outputs["kubeconfig"])
     name = gke(prod)["name"]
     assert config["current-context"] == f"gke_{PROJECT}_{REGION}_{name}"
-    assert config["clusters"][0]["cluster"] == {"server": prod.outputs["endpoint"], "certificate-authority-data": FAKE_CA}
+    # The DNS endpoint's certificate is publicly trusted: the cluster CA would fail verification.
+    assert config["clusters"][0]["cluster"] == {"server": prod.outputs["endpoint"]}
+    assert FAKE_CA not in prod.revealed_outputs["kubeconfig"]
     user = config["users"][0]["user"]
     assert user["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert "token" not in user and "client-key-data" not in user
@@ -320,3 +322,17 @@ def test_the_default_pools_node_config_never_replaces_the_cluster(prod: Plan, de
         options = plan.one(CLUSTER_TYPE)["options"]
         assert "nodeConfig" in options["ignoreChanges"]
         assert gke(plan)["removeDefaultNodePool"] is True
+
+
+def test_the_api_is_reached_through_the_iam_gated_dns_endpoint(prod: Plan, dev_private: Plan) -> None:
+    """Private or CIDR-limited, the API answers on its DNS endpoint to IAM-authenticated callers
+    from anywhere: CI runners and `pulumi up` need no route into the VPC. The IP endpoint keeps
+    following apiAllowedCidrs."""
+    for plan in (prod, dev_private):
+        config = gke(plan)["controlPlaneEndpointsConfig"]
+        assert config["dnsEndpointConfig"]["allowExternalTraffic"] is True
+        assert "enableK8sTokensViaDns" not in config["dnsEndpointConfig"], "IAM tokens only"
+        assert re.fullmatch(rf"https://gke-[0-9a-f]+\.{REGION}\.gke\.goog", plan.outputs["endpoint"])
+        server = json.loads(plan.revealed_outputs["kubeconfig"])["clusters"][0]["cluster"]["server"]
+        assert server == plan.outputs["endpoint"]
+    assert gke(dev_private)["privateClusterConfig"]["enablePrivateEndpoint"] is True

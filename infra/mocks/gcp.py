@@ -127,11 +127,20 @@ def _cluster(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         "masterAuth": {**dict(args.inputs.get("masterAuth") or {}), "clusterCaCertificate": FAKE_CA,
                        "clientCertificate": "", "clientKey": ""},
         "privateClusterConfig": private_config,
+        # GKE assigns every cluster a DNS endpoint, whether or not it admits external traffic.
+        "controlPlaneEndpointsConfig": _endpoints_config(args, name, location),
         "labelFingerprint": digest("labels", name, length=8),
         "operation": "",
         "servicesIpv4Cidr": "",
         "tpuIpv4CidrBlock": "",
     }
+
+
+def _endpoints_config(args: MockResourceArgs, name: str, location: str) -> dict[str, Any]:
+    config = dict(args.inputs.get("controlPlaneEndpointsConfig") or {})
+    dns = dict(config.get("dnsEndpointConfig") or {})
+    dns["endpoint"] = f"gke-{digest('dns', project(args), location, name, length=32)}.{location}.gke.goog"
+    return {**config, "dnsEndpointConfig": dns}
 
 
 def _node_pool(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
