@@ -101,7 +101,8 @@ def test_workload_identity_and_network_policy(prod: Plan) -> None:
 
 
 def test_instance_type_lists_reach_the_engine(prod: Plan) -> None:
-    # pulumi 3.272.0 fails to serialise these optional list inputs; this holds the pin honest.
+    # Optional list inputs go through the SDK's serializer as `pulumi up` sends them: an SDK
+    # release that cannot serialise them fails here.
     eks = prod.one("aws:eks/cluster:Cluster")["inputs"]
     assert eks["enabledClusterLogTypes"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     for g in prod.of_type("aws:eks/nodeGroup:NodeGroup"):
