@@ -37,6 +37,15 @@ SECRET_KEY = re.compile(r"(secret|password|passwd|token|credential|private.?key|
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Deployment order on merge: every environment that is neither staging nor prod goes first.
 WAVES = ("dev", "staging", "prod")
+# Where a stack's Pulumi jobs run. A stack whose program declares Kubernetes objects needs its
+# cluster's API, which every example stack limits to listed ranges or keeps private: its preview,
+# deploy and drift jobs run on its own self-hosted runner, one that can reach that API (docs/ci.md).
+# A stack with nothing on a cluster (the cloud layer alone) talks only to cloud APIs: hosted.
+SELF_HOSTED_LABELS = ("self-hosted", "im-platform")
+HOSTED_RUNNER = "ubuntu-24.04"
+# Clouds whose clusters get Kubernetes add-ons from this program even without services
+# (components.k8s.CLOUD_ADDON_MODULES; tests/test_workflows.py holds the two equal).
+CLOUDS_WITH_ADDONS = ("aws",)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,10 +128,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 # stacks (the CI matrix)
 
 
-def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, str]]:
-    """Every stacks/Pulumi.<name>.yaml with its cloud, environment and wave (dev, staging, prod).
+def declares_kubernetes_objects(config: Mapping[str, Any], cloud: str) -> bool:
+    """Whether the program puts anything on the stack's cluster (components.k8s.needed), read from
+    the raw file: a cluster, and services, a capacity buffer or a cloud that needs add-ons."""
+    if config.get("im-platform:cluster") is None:
+        return False
+    return bool(cloud in CLOUDS_WITH_ADDONS or config.get("im-platform:services")
+                or config.get("im-platform:capacityBuffer"))
 
-    Reads only the two keys it needs, with PyYAML alone, so the CI job that builds the matrix
+
+def runner_labels(stack: str, kubernetes: bool) -> list[str]:
+    """The `runs-on` labels of the stack's Pulumi jobs: its own runner when they reach its cluster."""
+    return [*SELF_HOSTED_LABELS, stack] if kubernetes else [HOSTED_RUNNER]
+
+
+def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, Any]]:
+    """Every stacks/Pulumi.<name>.yaml with its cloud, environment, wave (dev, staging, prod) and
+    the runner labels of its Pulumi jobs.
+
+    Reads only the keys it needs, with PyYAML alone, so the CI job that builds the matrix
     installs nothing else; `check` and `plan` validate the whole file in the jobs that follow.
     """
     stacks = []
@@ -139,11 +163,12 @@ def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, str]]:
             raise ConfigError(f"{path}: im-platform:cloud / im-platform:environment", None,
                               "both are required to place the stack in the CI matrix")
         wave = environment if environment in WAVES else "dev"
-        stacks.append({"stack": name, "cloud": cloud, "environment": environment, "wave": wave})
+        stacks.append({"stack": name, "cloud": cloud, "environment": environment, "wave": wave,
+                       "runner": runner_labels(name, declares_kubernetes_objects(config, cloud))})
     return stacks
 
 
-def github_outputs(stacks: Sequence[Mapping[str, str]]) -> dict[str, str]:
+def github_outputs(stacks: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """`key=value` lines for $GITHUB_OUTPUT: every stack, and the stacks of each wave."""
     compact = {"separators": (",", ":")}
     out = {"all": json.dumps(list(stacks), **compact)}  # type: ignore[arg-type]

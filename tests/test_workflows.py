@@ -20,6 +20,7 @@ import yaml
 from infra import cli
 from infra.check import WAVES, github_outputs, list_stacks
 from infra.errors import ConfigError
+from infra.plan import Plan, plan_stack
 from tests.conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -148,7 +149,9 @@ def test_a_new_stack_file_joins_the_matrix_and_its_wave(tmp_path: Path) -> None:
         (tmp_path / f"Pulumi.{name}.yaml").write_text(
             f"config:\n  im-platform:cloud: {cloud}\n  im-platform:environment: {env}\n")
     listed = {s["stack"]: s for s in list_stacks(tmp_path)}
-    assert listed["qa-gcp"] == {"stack": "qa-gcp", "cloud": "gcp", "environment": "qa", "wave": "dev"}
+    # No cluster in these files: nothing reaches a Kubernetes API, so hosted runners do.
+    assert listed["qa-gcp"] == {"stack": "qa-gcp", "cloud": "gcp", "environment": "qa", "wave": "dev",
+                                "runner": ["ubuntu-24.04"]}
     assert listed["staging-aws"]["wave"] == "staging"
     assert listed["prod-azure"]["wave"] == "prod"
 
@@ -239,7 +242,7 @@ def test_prod_stacks_deploy_in_the_prod_environment() -> None:
 
 def test_the_stack_job_checks_offline_then_runs_pulumi_with_the_policy_pack() -> None:
     doc = load("stack.yml")
-    assert set(doc["on"]["workflow_call"]["inputs"]) == {"stack", "cloud", "command", "github-environment"}
+    assert set(doc["on"]["workflow_call"]["inputs"]) == {"stack", "cloud", "command", "runner", "github-environment"}
     job = doc["jobs"]["pulumi"]
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["environment"] == "${{ inputs.github-environment }}"
@@ -305,3 +308,127 @@ def test_zizmor_reports_nothing() -> None:
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "No findings to report" in run.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Where each job runs: a job that talks to a cluster's Kubernetes API runs on a runner that can
+# reach it (the stack's own self-hosted runner); the rest may run on hosted runners.
+
+# What in a step reaches a cluster's API: a Pulumi operation on a stack (the program declares
+# Kubernetes objects through the cluster's provider; preview dry-runs and refresh read them, up
+# writes them), the failover command (it runs `pulumi up` through the Automation API), or a
+# Kubernetes client.
+# Only in command position (a line's start, after ; & | ( or $( ), never inside a message text.
+CLUSTER_API_RUN = re.compile(r"(?:^|[;&|(]|\$\()\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(?:\S*/)?"
+                             r"(?:python3?\s+-m\s+infra\.cli\s+failover|pulumi\s+(?:up|preview|refresh|destroy|import)"
+                             r"|kubectl|helm|kubelogin\s+get-token)\b", re.MULTILINE)
+STACK_RUNNER = "${{ fromJSON(inputs.runner) }}"
+MATRIX_RUNNER = "${{ toJSON(matrix.runner) }}"
+
+
+def reaches_a_cluster(job: dict[str, Any]) -> bool:
+    return any(uses(step).startswith("pulumi/actions@") or CLUSTER_API_RUN.search(str(step.get("run", "")))
+               for step in steps(job))
+
+
+def test_jobs_that_reach_a_cluster_are_recognised() -> None:
+    """The rule below sees the Pulumi job (and would see a kubectl or failover step anywhere)."""
+    assert reaches_a_cluster(load("stack.yml")["jobs"]["pulumi"])
+    assert not reaches_a_cluster(load("preview.yml")["jobs"]["policy"]), "the offline check reaches nothing"
+    assert reaches_a_cluster({"steps": [{"run": "venv/bin/python -m infra.cli failover --to prod-azure --yes"}]})
+    assert reaches_a_cluster({"steps": [{"run": "kubectl get nodes"}]})
+    assert reaches_a_cluster({"steps": [{"run": "set -e\nSTACK=x pulumi up --yes --stack \"$STACK\""}]})
+    assert not reaches_a_cluster(load("drift.yml")["jobs"]["report"]), "it only names `pulumi preview` in its text"
+
+
+def test_every_job_that_reaches_a_cluster_runs_on_the_stacks_own_runner() -> None:
+    reaching = []
+    for file, name, job in all_jobs():
+        if not reaches_a_cluster(job):
+            continue
+        reaching.append(f"{file}:{name}")
+        runs_on = job.get("runs-on")
+        if runs_on == STACK_RUNNER:
+            # The reusable job: the caller hands it the stack's labels from `infra.cli stacks`.
+            assert "runner" in load(file)["on"]["workflow_call"]["inputs"], f"{file}:{name}"
+            continue
+        labels = runs_on if isinstance(runs_on, list) else [runs_on]
+        assert labels[:2] == ["self-hosted", "im-platform"] and len(labels) == 3, (
+            f"{file}:{name} reaches a cluster's API from {runs_on!r}, not from the stack's own runner")
+    assert "stack.yml:pulumi" in reaching
+    # Every caller of the reusable job passes the labels of the matrix leg's own stack.
+    callers = [(f, n, j) for f, n, j in all_jobs() if j.get("uses") == REUSABLE]
+    assert len(callers) >= 5
+    for file, name, job in callers:
+        assert job["with"]["runner"] == MATRIX_RUNNER, f"{file}:{name}"
+        assert _matrix_source(job).startswith("${{ fromJSON(needs.stacks.outputs."), f"{file}:{name}"
+
+
+def test_hosted_runners_run_only_jobs_that_reach_no_cluster() -> None:
+    hosted = [(f, n) for f, n, j in all_jobs() if str(j.get("runs-on", "")).startswith("ubuntu-")]
+    assert ("preview.yml", "test") in hosted and ("preview.yml", "policy") in hosted
+    for file, name in hosted:
+        assert not reaches_a_cluster(load(file)["jobs"][name]), f"{file}:{name}"
+
+
+def _planned(stack_file: Path) -> Plan:
+    return plan_stack(config_file=stack_file)
+
+
+def test_stacks_with_kubernetes_objects_get_their_own_runner_and_the_rest_hosted(tmp_path: Path) -> None:
+    """The labels come from the stack file alone (the matrix job installs only PyYAML); the offline
+    plan of the same file says whether the program really declares Kubernetes objects."""
+    gcp = (ROOT / "stacks" / "Pulumi.staging-gcp.yaml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(gcp)
+    bare = dict(doc, config={k: v for k, v in doc["config"].items()
+                             if k not in ("im-platform:services", "im-platform:capacityBuffer")})
+    (tmp_path / "Pulumi.qa-gcp.yaml").write_text(yaml.safe_dump(bare), encoding="utf-8")
+    for path in (*sorted((ROOT / "stacks").glob("Pulumi.*.yaml")), tmp_path / "Pulumi.qa-gcp.yaml"):
+        (entry,) = [s for s in list_stacks(path.parent) if s["stack"] == path.name[len("Pulumi."):-len(".yaml")]]
+        plan = _planned(path)
+        kubernetes = any(r["type"].startswith("kubernetes:") for r in plan.resources)
+        expected = ["self-hosted", "im-platform", entry["stack"]] if kubernetes else ["ubuntu-24.04"]
+        assert entry["runner"] == expected, entry["stack"]
+    assert list_stacks(tmp_path)[0]["runner"] == ["ubuntu-24.04"], "a GKE cluster with nothing on it: cloud APIs only"
+    assert all(s["runner"][0] == "self-hosted" for s in list_stacks()), "every example stack deploys services"
+
+
+def test_the_matrix_rule_knows_every_cloud_that_gets_add_ons() -> None:
+    from components.k8s import CLOUD_ADDON_MODULES
+    from infra.check import CLOUDS_WITH_ADDONS
+    assert set(CLOUDS_WITH_ADDONS) == set(CLOUD_ADDON_MODULES)
+
+
+# ---------------------------------------------------------------------------------------------
+# The exec plugins the kubeconfigs call are installed, pinned, before Pulumi runs.
+
+
+def _installs(step: dict[str, Any], command: str) -> bool:
+    """Whether a step installs `command` at a pinned version."""
+    action, with_ = uses(step).split("@")[0], step.get("with") or {}
+    if command == "gke-gcloud-auth-plugin":
+        return (action == "google-github-actions/setup-gcloud" and command in str(with_.get("install_components"))
+                and re.fullmatch(r"\d+\.\d+\.\d+", str(with_.get("version", ""))) is not None)
+    if command == "kubelogin":
+        return action == "azure/use-kubelogin" and re.fullmatch(r"v\d+\.\d+\.\d+", str(with_.get("kubelogin-version", ""))) is not None
+    if command == "aws":
+        version = str((step.get("env") or {}).get("AWSCLI_VERSION", ""))
+        return ('"awscli==$AWSCLI_VERSION"' in str(step.get("run", ""))
+                and re.fullmatch(r"\d+\.\d+\.\d+", version) is not None)
+    return False
+
+
+def test_every_stack_job_installs_the_exec_plugin_its_kubeconfig_calls() -> None:
+    job = load("stack.yml")["jobs"]["pulumi"]
+    job_steps = steps(job)
+    pulumi_at = next(i for i, s in enumerate(job_steps) if uses(s).startswith("pulumi/actions@"))
+    for entry in list_stacks():
+        plan = plan_stack(entry["stack"])
+        kubeconfig = json.loads(plan.revealed_outputs["kubeconfig"])
+        command = kubeconfig["users"][0]["user"]["exec"]["command"]
+        installers = [i for i, s in enumerate(job_steps) if _installs(s, command)]
+        assert installers, f"{entry['stack']}: nothing installs {command}, which its kubeconfig calls"
+        for i in installers:
+            assert i < pulumi_at, f"{command} is installed after Pulumi runs"
+            assert job_steps[i]["if"] == f"inputs.cloud == '{entry['cloud']}'", (
+                f"{entry['stack']}: the step installing {command} does not run for cloud {entry['cloud']}")
