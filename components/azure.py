@@ -24,6 +24,7 @@ from pulumi_azure_native import (
 )
 
 from components import naming
+from components.azure_access import kubeconfig_once_allowed
 from components.base import ClusterComponent, ClusterOutputs, exec_kubeconfig
 from components.spec import ClusterSpec, NodePoolSpec
 
@@ -142,8 +143,9 @@ class AksCluster(ClusterComponent):
                                 depends_on=[subnet_role, vault_role])
         # Local accounts are off, so Azure RBAC is the only way in: whoever runs `pulumi up` gets
         # cluster admin, as EKS gives its creator, so the program's Kubernetes provider can deploy.
-        self._role(name, "deployer-cluster-admin", client, cluster.id, client.object_id, AKS_RBAC_CLUSTER_ADMIN,
-                   principal_type="ServicePrincipal" if spec.deployer_is_service_principal else "User")
+        deployer_admin = self._role(name, "deployer-cluster-admin", client, cluster.id, client.object_id,
+                                    AKS_RBAC_CLUSTER_ADMIN,
+                                    principal_type="ServicePrincipal" if spec.deployer_is_service_principal else "User")
         self._access(name, spec, client, cluster.id)
 
         monitor.DiagnosticSetting(
@@ -167,17 +169,20 @@ class AksCluster(ClusterComponent):
         ca_data = credentials.kubeconfigs.apply(lambda kcs: ca_from_kubeconfig(kcs[0].value))
         # Server, CA and the kubelogin exec plugin only: nothing that changes between runs, so the
         # Kubernetes provider reading it is not replaced (pitfall 7); no static token (pitfall 8).
-        kubeconfig = pulumi.Output.all(cluster.name, endpoint, ca_data).apply(
+        # The assignment's id takes no part in the text; it makes the kubeconfig (and so the
+        # Kubernetes provider) wait for the grant, then for Azure RBAC to propagate to the cluster.
+        kubeconfig: pulumi.Output[str] = pulumi.Output.all(cluster.name, endpoint, ca_data, deployer_admin.id).apply(
             lambda args: exec_kubeconfig(
                 args[0], args[1], args[2],
                 command="kubelogin",
                 args=["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID],
                 install_hint="Install kubelogin: https://azure.github.io/kubelogin/install.html",
-            ))
+            )).apply(kubeconfig_once_allowed)
         # Enabled above, so the profile and its issuer are always there once the cluster exists.
         oidc_issuer = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
         return ClusterOutputs(
             node_pool_resources=pools,
+            api_access=[deployer_admin],
             cluster_name=cluster.name,
             endpoint=endpoint,
             kubeconfig=kubeconfig,

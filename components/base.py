@@ -4,7 +4,7 @@ one helper that parents children to the component."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pulumi
@@ -24,6 +24,9 @@ class ClusterOutputs:
     # The resources that bring up nodes (node groups / pools; AKS's inline system pool is the
     # cluster itself): Kubernetes objects wait for them instead of for a timeout.
     node_pool_resources: list[pulumi.Resource]
+    # What must exist before the deployer may call the Kubernetes API (AKS: the deployer's role
+    # assignment); EKS and GKE grant the creator access with the cluster itself.
+    api_access: list[pulumi.Resource] = field(default_factory=list)
 
 
 class ClusterComponent(pulumi.ComponentResource):
@@ -40,6 +43,7 @@ class ClusterComponent(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     node_pools: pulumi.Output[list[dict[str, Any]]]
     node_pool_resources: list[pulumi.Resource]
+    api_access: list[pulumi.Resource]
 
     def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, None, opts)
@@ -51,6 +55,7 @@ class ClusterComponent(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(out.kubeconfig)
         self.oidc_issuer = out.oidc_issuer
         self.node_pool_resources = out.node_pool_resources
+        self.api_access = out.api_access
         self.node_pools = pulumi.Output.from_input(node_pool_summary(spec))
         self.register_outputs({
             "clusterName": self.cluster_name,

@@ -44,9 +44,10 @@ def cluster_provider(name: str, cluster: ClusterComponent) -> k8s.Provider:
         cluster_identifier=cluster.cluster_name,
         # Field ownership: the HPA keeps owning replicas, kubectl edits show up as conflicts.
         enable_server_side_apply=True,
-        # Every object through this provider waits for the node pools: a Deployment or a Helm
-        # release applied before any node exists only waits out its timeout.
-        opts=cluster.opts(depends_on=cluster.node_pool_resources),
+        # Every object through this provider waits for the node pools (a Deployment or a Helm
+        # release applied before any node exists only waits out its timeout) and for the
+        # deployer's access to the API (AKS: its role assignment; without it, 403).
+        opts=cluster.opts(depends_on=[*cluster.node_pool_resources, *cluster.api_access]),
     )
 
 
