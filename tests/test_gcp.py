@@ -336,3 +336,13 @@ def test_the_api_is_reached_through_the_iam_gated_dns_endpoint(prod: Plan, dev_p
         server = json.loads(plan.revealed_outputs["kubeconfig"])["clusters"][0]["cluster"]["server"]
         assert server == plan.outputs["endpoint"]
     assert gke(dev_private)["privateClusterConfig"]["enablePrivateEndpoint"] is True
+
+
+def test_pods_and_services_take_the_subnets_secondary_ranges(prod: Plan) -> None:
+    """VPC-native (alias IPs): pods get addresses from the `pods` range, routable in the VPC and
+    through Cloud NAT; a routes-based cluster would ignore the ranges."""
+    inputs = gke(prod)
+    assert inputs["networkingMode"] == "VPC_NATIVE"
+    assert inputs["ipAllocationPolicy"] == {"clusterSecondaryRangeName": "pods", "servicesSecondaryRangeName": "services"}
+    subnet = prod.one("gcp:compute/subnetwork:Subnetwork")["inputs"]
+    assert {r["rangeName"] for r in subnet["secondaryIpRanges"]} == {"pods", "services"}
