@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming
-from components.base import ClusterComponent, ClusterOutputs, exec_kubeconfig
+from components.base import ClusterComponent, ClusterOutputs, StackKey, exec_kubeconfig
 from components.spec import ClusterSpec, NodePoolSpec
 
 ZONES = 3
@@ -55,6 +55,9 @@ def assume_role_policy(service: str) -> str:
 
 class EksCluster(ClusterComponent):
     TYPE = "im-platform:aws:EksCluster"
+
+    # The IAM OIDC provider of the cluster's issuer: IRSA roles of this cluster's workloads trust it.
+    oidc_provider_arn: pulumi.Output[str]
 
     def _build(self, name: str, spec: ClusterSpec) -> ClusterOutputs:
         partition = aws.get_partition_output().partition
@@ -135,7 +138,7 @@ class EksCluster(ClusterComponent):
         self._access(name, spec, cluster, partition)
 
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index]
-        aws.iam.OpenIdConnectProvider(
+        oidc_provider = aws.iam.OpenIdConnectProvider(
             naming.child_name(name, "oidc"),
             url=issuer,
             client_id_lists=["sts.amazonaws.com"],
@@ -182,8 +185,10 @@ class EksCluster(ClusterComponent):
                 install_hint="Install the AWS CLI v2: https://docs.aws.amazon.com/cli/",
             )
         )
+        self.oidc_provider_arn = oidc_provider.arn
         return ClusterOutputs(cluster_name=cluster.name, endpoint=cluster.endpoint,
-                              kubeconfig=kubeconfig, oidc_issuer=issuer, node_pool_resources=list(groups))
+                              kubeconfig=kubeconfig, oidc_issuer=issuer, node_pool_resources=list(groups),
+                              key=StackKey(id=key.arn))
 
     # -- who may use the cluster ---------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from pulumi_azure_native import (
 
 from components import naming
 from components.azure_access import kubeconfig_once_allowed
-from components.base import ClusterComponent, ClusterOutputs, exec_kubeconfig
+from components.base import ClusterComponent, ClusterOutputs, StackKey, exec_kubeconfig
 from components.spec import ClusterSpec, NodePoolSpec
 
 ZONES = ["1", "2", "3"]
@@ -100,6 +100,9 @@ def _surge() -> containerservice.AgentPoolUpgradeSettingsArgs:
 class AksCluster(ClusterComponent):
     TYPE = "im-platform:azure:AksCluster"
 
+    # The resource group that holds the cluster: other resources of the stack go beside it.
+    resource_group_name: pulumi.Output[str]
+
     def _build(self, name: str, spec: ClusterSpec) -> ClusterOutputs:
         location = spec.region
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
@@ -112,6 +115,7 @@ class AksCluster(ClusterComponent):
             opts=self.opts(),
         )
         rg = group.name
+        self.resource_group_name = rg
 
         subnet, egress_ip = self._network(name, spec, rg)
 
@@ -127,7 +131,7 @@ class AksCluster(ClusterComponent):
         # before the cluster exists (AKS checks it at creation).
         subnet_role = self._role(name, "subnet-network-contributor", client, subnet.id, identity.principal_id,
                                  NETWORK_CONTRIBUTOR)
-        key, vault_role = self._kms_key(name, spec, rg, client, identity)
+        key, vault, vault_role = self._kms_key(name, spec, rg, client, identity)
         workspace = operationalinsights.Workspace(
             naming.child_name(name, "logs"),
             workspace_name=naming.physical_name(name, "logs", max_len=63),
@@ -187,6 +191,8 @@ class AksCluster(ClusterComponent):
             endpoint=endpoint,
             kubeconfig=kubeconfig,
             oidc_issuer=oidc_issuer,
+            key=StackKey(id=key.id, vault_uri=vault.properties.apply(lambda p: p.vault_uri or ""),
+                         name=key.name, vault_id=vault.id),
         )
 
     # -----------------------------------------------------------------------------------------
@@ -267,7 +273,7 @@ class AksCluster(ClusterComponent):
         )
 
     def _kms_key(self, name: str, spec: ClusterSpec, rg: pulumi.Output[str], client: pulumi.Output[Any],
-                 identity: managedidentity.UserAssignedIdentity) -> tuple[keyvault.Key, authorization.RoleAssignment]:
+                 identity: managedidentity.UserAssignedIdentity) -> tuple[keyvault.Key, keyvault.Vault, authorization.RoleAssignment]:
         vault = keyvault.Vault(
             naming.child_name(name, "kms-vault"),
             vault_name=client.subscription_id.apply(lambda sub: key_vault_name(name, sub, spec.project, spec.stack)),
@@ -303,7 +309,7 @@ class AksCluster(ClusterComponent):
             opts=self.opts(protect_in_prod=True),
         )
         role = self._role(name, "kms-crypto-user", client, vault.id, identity.principal_id, KEY_VAULT_CRYPTO_USER)
-        return key, role
+        return key, vault, role
 
     def _cluster(self, name: str, spec: ClusterSpec, rg: pulumi.Output[str], client: pulumi.Output[Any],
                  subnet: network.Subnet, egress_ip: network.PublicIPAddress,

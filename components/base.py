@@ -13,6 +13,20 @@ from components import naming
 from components.spec import ClusterSpec, NodePoolSpec
 
 
+@dataclass(frozen=True)
+class StackKey:
+    """The stack's customer-managed key, for other stateful pieces of the stack (the DR object
+    store) to encrypt with: one key per stack, rotated and protected like the cluster's."""
+
+    # AWS: the KMS key ARN; GCP: the Cloud KMS CryptoKey id; Azure: the Key Vault key's ARM id.
+    id: pulumi.Output[str]
+    # Azure only: a storage account names its key by vault URI and key name, and its identity
+    # needs a role on the vault (the scope).
+    vault_uri: pulumi.Output[str] | None = None
+    name: pulumi.Output[str] | None = None
+    vault_id: pulumi.Output[str] | None = None
+
+
 @dataclass
 class ClusterOutputs:
     """The typed public outputs every cluster component registers, whatever the cloud."""
@@ -27,6 +41,7 @@ class ClusterOutputs:
     # What must exist before the deployer may call the Kubernetes API (AKS: the deployer's role
     # assignment); EKS and GKE grant the creator access with the cluster itself.
     api_access: list[pulumi.Resource] = field(default_factory=list)
+    key: StackKey | None = None
 
 
 class ClusterComponent(pulumi.ComponentResource):
@@ -44,6 +59,8 @@ class ClusterComponent(pulumi.ComponentResource):
     node_pools: pulumi.Output[list[dict[str, Any]]]
     node_pool_resources: list[pulumi.Resource]
     api_access: list[pulumi.Resource]
+    # The stack's KMS key (None only for a component that declares none).
+    key: StackKey | None
 
     def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, None, opts)
@@ -56,6 +73,7 @@ class ClusterComponent(pulumi.ComponentResource):
         self.oidc_issuer = out.oidc_issuer
         self.node_pool_resources = out.node_pool_resources
         self.api_access = out.api_access
+        self.key = out.key
         self.node_pools = pulumi.Output.from_input(node_pool_summary(spec))
         self.register_outputs({
             "clusterName": self.cluster_name,

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components import naming
-from components.base import ClusterComponent, ClusterOutputs, exec_kubeconfig
+from components.base import ClusterComponent, ClusterOutputs, StackKey, exec_kubeconfig
 from components.spec import ClusterSpec, NodePoolSpec, Taint
 
 # A regional cluster puts the control plane and every pool in three zones of the region.
@@ -83,6 +83,7 @@ class GkeCluster(ClusterComponent):
             kubeconfig=endpoint.apply(lambda e: gke_kubeconfig(context, e)),
             oidc_issuer=pulumi.Output.concat(
                 f"https://container.googleapis.com/v1/projects/{project}/locations/{region}/clusters/", cluster.name),
+            key=StackKey(id=key.id),
         )
 
     # -----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ it cannot prove from known values.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,27 @@ AZURE_AGENT_POOL = "azure-native:containerservice:AgentPool"
 # The same ARM resource under its current and its former azure-native module.
 AZURE_DIAGNOSTIC_SETTINGS = ("azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting")
 
+# Object stores and the identities that reach them.
+AWS_BUCKET = "aws:s3/bucket:Bucket"
+AWS_BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
+AWS_BUCKET_ACL = "aws:s3/bucketAclV2:BucketAclV2"
+AWS_BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", AWS_BUCKET_ACL)
+AWS_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+AWS_BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+AWS_BUCKET_VERSIONINGS = (AWS_BUCKET_VERSIONING, "aws:s3/bucketVersioningV2:BucketVersioningV2")
+AWS_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+AWS_ROLE = "aws:iam/role:Role"
+GCP_BUCKET = "gcp:storage/bucket:Bucket"
+GCP_BUCKET_IAM = ("gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:storage/bucketIAMBinding:BucketIAMBinding")
+GCP_POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+AZURE_STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
+AZURE_BLOB_SERVICE = "azure-native:storage:BlobServiceProperties"
+AZURE_BLOB_CONTAINER = "azure-native:storage:BlobContainer"
+AZURE_FEDERATED_CREDENTIAL = "azure-native:managedidentity:FederatedIdentityCredential"
+# IAM members that mean everyone (with or without a Google account).
+GCP_PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+AWS_PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
+
 CLUSTER_TYPES = (AWS_CLUSTER, GCP_CLUSTER, AZURE_CLUSTER)
 POOL_TYPES = (AWS_NODE_GROUP, GCP_NODE_POOL, AZURE_AGENT_POOL)
 
@@ -49,12 +71,12 @@ _AWS_TAGGABLE = (
     "ec2/internetGateway:InternetGateway", "ec2/launchTemplate:LaunchTemplate", "ec2/natGateway:NatGateway",
     "ec2/routeTable:RouteTable", "ec2/subnet:Subnet", "ec2/vpc:Vpc", "eks/accessEntry:AccessEntry", "eks/addon:Addon",
     "eks/cluster:Cluster", "eks/nodeGroup:NodeGroup", "eks/podIdentityAssociation:PodIdentityAssociation",
-    "iam/openIdConnectProvider:OpenIdConnectProvider", "iam/role:Role", "kms/key:Key",
+    "iam/openIdConnectProvider:OpenIdConnectProvider", "iam/role:Role", "kms/key:Key", "s3/bucket:Bucket",
 )
 _AZURE_TAGGABLE = (
     "containerservice:AgentPool", "containerservice:ManagedCluster", "keyvault:Key", "keyvault:Vault",
     "managedidentity:UserAssignedIdentity", "network:NatGateway", "network:PublicIPAddress",
-    "network:VirtualNetwork", "operationalinsights:Workspace", "resources:ResourceGroup",
+    "network:VirtualNetwork", "operationalinsights:Workspace", "resources:ResourceGroup", "storage:StorageAccount",
 )
 TAG_PATHS: dict[str, str] = {
     **{f"aws:{t}": "tags" for t in _AWS_TAGGABLE},
@@ -63,6 +85,7 @@ TAG_PATHS: dict[str, str] = {
     # The node VMs' labels; nodeConfig.labels are Kubernetes node labels, not cloud labels.
     GCP_NODE_POOL: "nodeConfig.resourceLabels",
     "gcp:kms/cryptoKey:CryptoKey": "labels",
+    GCP_BUCKET: "labels",
 }
 
 # The node-count fields the cluster autoscaler owns, per pool type: the only ones a pool may
@@ -540,6 +563,155 @@ def check_max_nodes_per_cluster(resources: Sequence[Resource], ctx: Context) -> 
                                          f"im-platform:guardrails.maxNodesPerCluster ({ctx.max_nodes_per_cluster})")
 
 
+# -- object stores and federation ----------------------------------------------------------------
+
+
+def _bucket_ref(r: Resource) -> Any:
+    """An S3 bucket's name, or the bucket a sub-resource (public access block, versioning) configures."""
+    return get(r.props, "bucket")
+
+
+def _s3_buckets(resources: Sequence[Resource]) -> list[Resource]:
+    return [r for r in resources if r.type in (AWS_BUCKET, AWS_BUCKET_V2)]
+
+
+def check_object_store_private(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    blocks = [r for r in resources if r.type == AWS_PUBLIC_ACCESS_BLOCK]
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    for block in blocks:
+        off = [f for f in flags if not truthy(get(block.props, f)) and get(block.props, f) != UNKNOWN]
+        if off:
+            yield block, f"{', '.join(off)} must be true: the bucket could be made public"
+    for bucket in _s3_buckets(resources):
+        acl = get(bucket.props, "acl")
+        if acl in AWS_PUBLIC_ACLS:
+            yield bucket, f"acl {acl!r} makes the bucket's objects readable outside the account"
+        name = _bucket_ref(bucket)
+        if not known(name):
+            continue
+        # A block whose bucket is not known yet (a first preview) may be this bucket's.
+        if not any(not known(_bucket_ref(b)) or _bucket_ref(b) == name for b in blocks):
+            yield bucket, (f"no {AWS_PUBLIC_ACCESS_BLOCK} blocks public access to bucket {name!r} "
+                           "(all four flags true)")
+    for r in resources:
+        if r.type in AWS_BUCKET_ACLS and get(r.props, "acl") in AWS_PUBLIC_ACLS:
+            yield r, f"acl {get(r.props, 'acl')!r} makes the bucket's objects readable outside the account"
+        elif r.type == GCP_BUCKET:
+            prevention = get(r.props, "publicAccessPrevention")
+            if prevention != UNKNOWN and prevention != "enforced":
+                yield r, "publicAccessPrevention must be \"enforced\": IAM could make the bucket public"
+            if falsy(get(r.props, "uniformBucketLevelAccess")) or get(r.props, "uniformBucketLevelAccess") is None:
+                yield r, "uniformBucketLevelAccess must be true: object ACLs could grant access IAM does not show"
+        elif r.type in GCP_BUCKET_IAM:
+            members = [get(r.props, "member")] + as_list(get(r.props, "members"))
+            public = [m for m in members if m in GCP_PUBLIC_MEMBERS]
+            if public:
+                yield r, f"{', '.join(public)} would make the bucket readable by anyone"
+        elif r.type == AZURE_STORAGE_ACCOUNT:
+            if truthy(get(r.props, "allowBlobPublicAccess")):
+                yield r, "allowBlobPublicAccess lets a container be opened to anonymous reads"
+        elif r.type == AZURE_BLOB_CONTAINER:
+            access = get(r.props, "publicAccess")
+            if access in ("Blob", "Container"):
+                yield r, f"publicAccess {access!r} lets anyone read the container's blobs"
+
+
+def _statements(document: Any) -> list[Mapping[str, Any]]:
+    """The statements of an IAM policy document given as JSON text or a map; [] when unknown."""
+    if isinstance(document, str):
+        if document == UNKNOWN:
+            return []
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return []
+    if not isinstance(document, Mapping):
+        return []
+    found = document.get("Statement")
+    items = found if isinstance(found, list) else [found]
+    return [s for s in items if isinstance(s, Mapping)]
+
+
+def _wildcard_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return any(v == "*" or (isinstance(v, list) and "*" in v) for v in principal.values())
+    return False
+
+
+def _web_identity_subject_pinned(statement: Mapping[str, Any]) -> bool:
+    """An AssumeRoleWithWebIdentity grant names exactly one `sub` (StringEquals, no wildcard)."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return False
+    equals = condition.get("StringEquals")
+    if not isinstance(equals, Mapping):
+        return False
+    subs = [v for k, v in equals.items() if str(k).endswith(":sub")]
+    return bool(subs) and all(isinstance(v, str) and "*" not in v for v in subs)
+
+
+def check_wildcard_principal(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type in (AWS_BUCKET_POLICY, AWS_ROLE):
+        field = "policy" if r.type == AWS_BUCKET_POLICY else "assumeRolePolicy"
+        for i, statement in enumerate(_statements(get(r.props, field))):
+            if statement.get("Effect") != "Allow":
+                continue  # a Deny to everyone (e.g. of plain HTTP) is what a wildcard is for
+            if _wildcard_principal(statement.get("Principal")) or "NotPrincipal" in statement:
+                yield f"{field} statement {i} allows any principal (\"*\")"
+            actions = statement.get("Action")
+            actions = actions if isinstance(actions, list) else [actions]
+            if "sts:AssumeRoleWithWebIdentity" in actions and not _web_identity_subject_pinned(statement):
+                yield (f"{field} statement {i} lets any workload of the identity provider assume the role: "
+                       "name exactly one subject with StringEquals on <provider>:sub")
+    elif r.type in GCP_BUCKET_IAM:
+        members = [get(r.props, "member")] + as_list(get(r.props, "members"))
+        for member in members:
+            if isinstance(member, str) and member.startswith("principalSet://") and member.endswith("/*"):
+                yield f"member {member!r} grants every identity of the pool"
+    elif r.type == GCP_POOL_PROVIDER:
+        condition = get(r.props, "attributeCondition")
+        if condition is None or (isinstance(condition, str) and not condition.strip()):
+            yield "attributeCondition is empty: every identity the issuer signs for may use the pool"
+    elif r.type == AZURE_FEDERATED_CREDENTIAL:
+        subject = get(r.props, "subject")
+        if isinstance(subject, str) and "*" in subject:
+            yield f"subject {subject!r} is a pattern; a federated credential names exactly one subject"
+
+
+def check_object_store_versioned(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    versionings = [r for r in resources if r.type in AWS_BUCKET_VERSIONINGS]
+    for v in versionings:
+        status = get(v.props, "versioningConfiguration.status")
+        if known(status) and status != "Enabled":
+            yield v, f"versioningConfiguration.status is {status!r}: overwritten and deleted objects are lost"
+    for bucket in _s3_buckets(resources):
+        if truthy(get(bucket.props, "versioning.enabled")):
+            continue
+        name = _bucket_ref(bucket)
+        if not known(name):
+            continue
+        if not any(not known(_bucket_ref(v)) or _bucket_ref(v) == name for v in versionings):
+            yield bucket, f"bucket {name!r} has no {AWS_BUCKET_VERSIONING} with status Enabled"
+    services = [r for r in resources if r.type == AZURE_BLOB_SERVICE]
+    for r in resources:
+        if r.type == GCP_BUCKET:
+            enabled = get(r.props, "versioning.enabled")
+            if enabled != UNKNOWN and not truthy(enabled):
+                yield r, "versioning.enabled must be true: overwritten and deleted objects are lost"
+        elif r.type == AZURE_BLOB_SERVICE:
+            enabled = get(r.props, "isVersioningEnabled")
+            if enabled != UNKNOWN and not truthy(enabled):
+                yield r, "isVersioningEnabled must be true: overwritten and deleted blobs are lost"
+        elif r.type == AZURE_STORAGE_ACCOUNT:
+            name = get(r.props, "accountName")
+            if not known(name):
+                continue
+            if not any(not known(get(s.props, "accountName")) or get(s.props, "accountName") == name for s in services):
+                yield r, f"storage account {name!r} has no {AZURE_BLOB_SERVICE} with isVersioningEnabled"
+
+
 RULES: tuple[Rule, ...] = (
     Rule("api-endpoint-not-open", "The Kubernetes API endpoint is private or limited to listed CIDRs, never 0.0.0.0/0.",
          "List who may reach the API in im-platform:cluster.apiAllowedCidrs, or leave it empty for a private endpoint.",
@@ -573,6 +745,18 @@ RULES: tuple[Rule, ...] = (
          "(default 500).",
          "Lower the pools' maxNodes, or raise the guardrail in the stack file if the cost is intended.",
          stack_check=check_max_nodes_per_cluster),
+    Rule("object-store-private", "Object stores are private: S3 public access fully blocked, GCS public access "
+         "prevention enforced with uniform access, no public Azure blob access, no grant to everyone.",
+         "Declare object stores through components/dr (private by construction); never grant allUsers or a public ACL.",
+         stack_check=check_object_store_private),
+    Rule("no-wildcard-principal", "No bucket policy or trust policy allows every principal, and federated trust names "
+         "exactly one subject.",
+         "Name the principal; for web identity, StringEquals on <provider>:sub and :aud (GCP: an attributeCondition).",
+         resource_check=check_wildcard_principal),
+    Rule("object-store-versioned", "Object stores keep old versions (S3 BucketVersioning Enabled, GCS versioning, "
+         "Azure blob versioning).",
+         "Turn versioning on; the lifecycle rule expires old versions after a while.",
+         stack_check=check_object_store_versioned),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 

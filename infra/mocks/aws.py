@@ -108,7 +108,33 @@ def _node_group(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
     }
 
 
+def _bucket(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    name = autoname(args, "bucket")
+    return name, {"bucket": name, "arn": f"arn:aws:s3:::{name}", "region": region(),
+                  "bucketDomainName": f"{name}.s3.amazonaws.com",
+                  "bucketRegionalDomainName": f"{name}.s3.{region()}.amazonaws.com",
+                  "hostedZoneId": "Z1BKCTXD74EZPE"}
+
+
+def _bucket_part(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """A bucket's sub-resource (versioning, encryption, ...): its id is the bucket's name."""
+    return str(args.inputs.get("bucket")), {}
+
+
+def _role_policy(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    name = autoname(args)
+    return f"{args.inputs.get('role')}:{name}", {"name": name}
+
+
 RESOURCES = {
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _bucket_part,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_part,
+    "aws:s3/bucketVersioning:BucketVersioning": _bucket_part,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _bucket_part,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _bucket_part,
+    "aws:s3/bucketPolicy:BucketPolicy": _bucket_part,
+    "aws:iam/rolePolicy:RolePolicy": _role_policy,
     "aws:ec2/vpc:Vpc": _ec2("vpc", "vpc"),
     "aws:ec2/subnet:Subnet": _ec2("subnet", "subnet"),
     "aws:ec2/internetGateway:InternetGateway": _ec2("igw", "internet-gateway"),

@@ -163,11 +163,7 @@ def _managed_cluster(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
             for p in args.inputs.get("agentPoolProfiles") or []
         ],
     }
-    identity = args.inputs.get("identity") or {}
-    if identity.get("userAssignedIdentities"):
-        out["identity"] = {"type": identity.get("type", "UserAssigned"), "userAssignedIdentities": {
-            uid: {"principalId": guid("principal", uid), "clientId": guid("client", uid)}
-            for uid in identity["userAssignedIdentities"]}}
+    out.update(_assigned_identities(args))
     if private:
         out["privateFQDN"] = cluster_fqdn(name, dns_prefix, private=True)
     return rid, out
@@ -184,7 +180,50 @@ def _agent_pool(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
                  "eTag": guid("etag", rid)}
 
 
+def _storage_account(args: MockResourceArgs, name: str, rid: str) -> dict[str, Any]:
+    blob = f"https://{name}.blob.core.windows.net/"
+    return {"primaryEndpoints": {"blob": blob, "dfs": f"https://{name}.dfs.core.windows.net/",
+                                 "queue": f"https://{name}.queue.core.windows.net/",
+                                 "table": f"https://{name}.table.core.windows.net/",
+                                 "file": f"https://{name}.file.core.windows.net/",
+                                 "web": f"https://{name}.z6.web.core.windows.net/"},
+            "primaryLocation": _loc(args), "statusOfPrimary": "available",
+            "creationTime": "2026-01-01T00:00:00Z", **_assigned_identities(args)}
+
+
+def _assigned_identities(args: MockResourceArgs) -> dict[str, Any]:
+    """ARM returns the user-assigned identities an input lists as a map keyed by their ids."""
+    identity = args.inputs.get("identity") or {}
+    if not identity.get("userAssignedIdentities"):
+        return {}
+    return {"identity": {"type": identity.get("type", "UserAssigned"), "userAssignedIdentities": {
+        uid: {"principalId": guid("principal", uid), "clientId": guid("client", uid)}
+        for uid in identity["userAssignedIdentities"]}}}
+
+
+def _account_part(kind: str, name_key: str) -> Any:
+    """A child of a storage account (blob service, policy, container): id under the account's."""
+    def fn(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = _name(args, name_key)
+        account = str(args.inputs["accountName"])
+        rid = _arm_id(args, f"Microsoft.Storage/storageAccounts/{account}/{kind}/{name}")
+        return rid, {"name": name, "type": f"Microsoft.Storage/storageAccounts/{kind}", "etag": f'"{guid(rid)}"'}
+    return fn
+
+
+def _federated_credential(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    name = _name(args, "federatedIdentityCredentialResourceName")
+    identity = str(args.inputs["resourceName"])
+    rid = _arm_id(args, f"Microsoft.ManagedIdentity/userAssignedIdentities/{identity}/federatedIdentityCredentials/{name}")
+    return rid, {"name": name, "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"}
+
+
 RESOURCES = {
+    "azure-native:storage:StorageAccount": _simple("Microsoft.Storage/storageAccounts", "accountName", _storage_account),
+    "azure-native:storage:BlobServiceProperties": _account_part("blobServices", "blobServicesName"),
+    "azure-native:storage:ManagementPolicy": _account_part("managementPolicies", "managementPolicyName"),
+    "azure-native:storage:BlobContainer": _account_part("blobServices/default/containers", "containerName"),
+    "azure-native:managedidentity:FederatedIdentityCredential": _federated_credential,
     "azure-native:resources:ResourceGroup": _resource_group,
     "azure-native:network:VirtualNetwork": _simple("Microsoft.Network/virtualNetworks", "virtualNetworkName", _vnet),
     "azure-native:network:Subnet": _subnet,

@@ -158,7 +158,48 @@ def _node_pool(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
     }
 
 
+def _bucket(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    name = autoname(args)
+    return name, {"name": name, "url": f"gs://{name}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+                  "location": str(args.inputs.get("location") or region()).upper(), "projectNumber": project_number(project(args)),
+                  "timeCreated": "2026-01-01T00:00:00.000Z", "effectiveLabels": dict(args.inputs.get("labels") or {})}
+
+
+def _bucket_iam_member(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    rid = f"b/{args.inputs.get('bucket')}/{args.inputs.get('role')}/{args.inputs.get('member')}"
+    return rid, {"etag": f"CAE={digest('etag', rid, length=6)}"}
+
+
+def _sa_iam_member(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    rid = f"{args.inputs.get('serviceAccountId')}/{args.inputs.get('role')}/{args.inputs.get('member')}"
+    return rid, {"etag": f"BwY{digest('etag', rid, length=9)}="}
+
+
+def _service(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    return f"{project(args)}/{args.inputs.get('service')}", {}
+
+
+def _pool(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    pool = str(args.inputs.get("workloadIdentityPoolId"))
+    rid = f"projects/{project(args)}/locations/global/workloadIdentityPools/{pool}"
+    return rid, {"name": f"projects/{project_number(project(args))}/locations/global/workloadIdentityPools/{pool}",
+                 "state": "ACTIVE", "mode": "FEDERATION_ONLY"}
+
+
+def _pool_provider(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    pool, provider = args.inputs.get("workloadIdentityPoolId"), args.inputs.get("workloadIdentityPoolProviderId")
+    path = f"locations/global/workloadIdentityPools/{pool}/providers/{provider}"
+    return f"projects/{project(args)}/{path}", {
+        "name": f"projects/{project_number(project(args))}/{path}", "state": "ACTIVE"}
+
+
 RESOURCES = {
+    "gcp:storage/bucket:Bucket": _bucket,
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _bucket_iam_member,
+    "gcp:serviceaccount/iAMMember:IAMMember": _sa_iam_member,
+    "gcp:projects/service:Service": _service,
+    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _pool,
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _pool_provider,
     "gcp:compute/network:Network": _network,
     "gcp:compute/subnetwork:Subnetwork": _subnetwork,
     "gcp:compute/router:Router": _router,
@@ -185,6 +226,13 @@ def _get_project(args: MockCallArgs) -> dict[str, Any]:
             "labels": {}, "effectiveLabels": {}, "pulumiLabels": {}, "tags": {}, "deletionPolicy": "PREVENT"}
 
 
+def _storage_agent(args: MockCallArgs) -> dict[str, Any]:
+    pid = str(args.args.get("project") or project())
+    email = f"service-{project_number(pid)}@gs-project-accounts.iam.gserviceaccount.com"
+    return {"id": email, "emailAddress": email, "member": f"serviceAccount:{email}", "project": pid}
+
+
 CALLS = {
     "gcp:organizations/getProject:getProject": _get_project,
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _storage_agent,
 }

@@ -77,6 +77,8 @@ RESOURCES = {
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _object,
     "kubernetes:scheduling.k8s.io/v1:PriorityClass": _object,
     "kubernetes:helm.sh/v3:Release": _release,
+    "kubernetes:batch/v1:CronJob": _object,
+    "kubernetes:core/v1:ConfigMap": _object,
 }
 
 CALLS: dict[str, Any] = {}

@@ -1,0 +1,102 @@
+"""Disaster recovery data of a pair stack: its object store, the federation that lets the peer's
+replication job read it, and (while this stack is the standby) the job that copies the primary's
+store into this one.
+
+Who declares what (each stack reads the other only through the `peer` StackReference):
+
+- every pair stack declares its own store (`objectStore` output);
+- a stack with `replication` in its own file exports `replication` (the job's namespace and
+  service account) whatever its role, and runs the job only while it is the standby, writing its
+  own store through its own cloud's workload identity;
+- a stack declares read-only trust in its peer's job (the peer's `oidcIssuer`, that one service
+  account, this one store) whenever the peer exports `replication`, whatever this stack's role,
+  and exports what the job needs as `replicationSource`. The trust therefore already exists on
+  both sides before a failover, and failing back needs no new grant: changing `role` only starts
+  the job on one side and stops it on the other.
+
+A peer output that is missing (the peer is not deployed yet, or deployed before this stack was)
+skips the piece that needs it with a warning naming what to deploy next; nothing fails. A first
+deployment converges in three `up`s: the standby (store, issuer, `replication`), the primary
+(store, trust, `replicationSource`), the standby again (the job).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components import naming
+from components.dr import rclone
+
+if TYPE_CHECKING:
+    from components.base import ClusterComponent
+    from components.dr.base import ObjectStore
+    from components.k8s import Workloads
+    from components.spec import ClusterSpec
+
+# One module per cloud, the same shape; only the stack's own cloud is imported.
+_MODULES = {"aws": ("components.dr.aws", "S3Store"),
+            "gcp": ("components.dr.gcp", "GcsStore"),
+            "azure": ("components.dr.azure", "BlobStore")}
+
+
+def store_class(cloud: str) -> type[ObjectStore]:
+    try:
+        module_name, class_name = _MODULES[cloud]
+    except KeyError:
+        raise ValueError(f"unknown cloud {cloud!r}; expected one of {', '.join(_MODULES)}") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec, workloads: Workloads | None,
+           peer: pulumi.StackReference) -> dict[str, Any]:
+    """Declare this pair stack's object store and the replication pieces; return the stack
+    outputs to export: `objectStore`, `replicationSource` (what the peer's job needs to read this
+    store; null until the peer asks for it) and, with `replication` configured, `replication`."""
+    dr = spec.dr
+    if dr is None:
+        return {}
+    store = store_class(spec.cloud)(naming.child_name(name, "store"), cluster, spec, opts=cluster.opts())
+    outputs: dict[str, Any] = {"objectStore": store.summary}
+
+    outputs["replicationSource"] = pulumi.Output.all(peer.get_output("replication"), peer.get_output("oidcIssuer")).apply(
+        lambda values: _trust_peer(store, dr.peer, values[0], values[1]))
+
+    if dr.replication is not None:
+        cron, every = rclone.schedule(dr.replication.interval_minutes)
+        outputs["replication"] = {
+            "namespace": rclone.NAMESPACE,
+            "serviceAccount": rclone.SERVICE_ACCOUNT,
+            "intervalMinutes": every,
+            "schedule": cron,
+            # The job copies only while this stack is the standby.
+            "active": dr.is_standby,
+        }
+        if dr.is_standby:
+            from components.dr.job import ReplicationJob
+
+            ReplicationJob(naming.child_name(name, "replication"), cluster, spec, store, workloads, peer,
+                           cron, opts=cluster.opts())
+    return outputs
+
+
+def _trust_peer(store: ObjectStore, peer_name: str, replication: Any, issuer: Any) -> dict[str, Any] | None:
+    """Read-only federation for the peer's job, when the peer has replication configured."""
+    if replication is None:
+        # The peer copies nothing (no replication in its file), or is not deployed yet.
+        pulumi.log.info(f"peer {peer_name} exports no replication output: no federated reader on this store",
+                        resource=store)
+        return None
+    if issuer is None:
+        pulumi.log.warn(f"peer {peer_name} has replication but no oidcIssuer output yet: trust for its job is "
+                        f"skipped; deploy {peer_name}, then this stack again", resource=store)
+        return None
+    try:
+        subject = rclone.peer_subject(replication)
+        issuer_url = rclone.peer_issuer(issuer)
+    except rclone.PeerOutputError as exc:
+        pulumi.log.warn(f"peer {peer_name}: {exc}; trust for its job is skipped", resource=store)
+        return None
+    return store.trust_reader(issuer_url, subject)
