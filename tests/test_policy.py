@@ -29,15 +29,26 @@ from infra import cli
 from infra.check import PLAINTEXT_SECRETS
 from infra.plan import Plan, all_stacks, read_stack_config
 from infra.rules import (
+    AWS_BUCKET,
+    AWS_BUCKET_POLICY,
+    AWS_BUCKET_VERSIONING,
     AWS_CLUSTER,
     AWS_LAUNCH_TEMPLATE,
     AWS_NODE_GROUP,
+    AWS_PUBLIC_ACCESS_BLOCK,
+    AWS_ROLE,
     AWS_SUBNET,
     AZURE_AGENT_POOL,
+    AZURE_BLOB_CONTAINER,
+    AZURE_BLOB_SERVICE,
     AZURE_CLUSTER,
     AZURE_DIAGNOSTIC_SETTINGS,
+    AZURE_FEDERATED_CREDENTIAL,
+    AZURE_STORAGE_ACCOUNT,
+    GCP_BUCKET,
     GCP_CLUSTER,
     GCP_NODE_POOL,
+    GCP_POOL_PROVIDER,
     RULES,
     RULES_BY_NAME,
     UNKNOWN,
@@ -173,6 +184,79 @@ def extra(resource: Resource) -> Change:
     return lambda items: [*items, resource]
 
 
+def extras(*added: Resource) -> Change:
+    return lambda items: [*items, *added]
+
+
+# Object stores as components/dr declares them (private, versioned), to break one property at a time.
+
+def _tags(cloud: str) -> dict[str, str]:
+    return {"environment": "prod", "stack": f"prod-{cloud}", "managed-by": "im-platform"}
+
+
+def s3_store(*, block: dict[str, Any] | None = None, versioning: str | None = "Enabled",
+             acl: str | None = None) -> list[Resource]:
+    bucket_props: dict[str, Any] = {"bucket": "store", "tags": _tags("aws"), **({"acl": acl} if acl else {})}
+    found = [Resource(AWS_BUCKET, "store", "urn:s3:store", bucket_props)]
+    if block is not None:
+        flags = {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}
+        found.append(Resource(AWS_PUBLIC_ACCESS_BLOCK, "store-block", "urn:s3:block", {"bucket": "store", **flags, **block}))
+    if versioning is not None:
+        found.append(Resource(AWS_BUCKET_VERSIONING, "store-versioning", "urn:s3:versioning",
+                              {"bucket": "store", "versioningConfiguration": {"status": versioning}}))
+    return found
+
+
+def gcs_bucket(**changes: Any) -> Resource:
+    props = {"name": "store", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced",
+             "versioning": {"enabled": True}, "labels": _tags("gcp"), **changes}
+    return Resource(GCP_BUCKET, "store", "urn:gcs:store", props)
+
+
+def gcs_member(member: str) -> Resource:
+    return Resource("gcp:storage/bucketIAMMember:BucketIAMMember", "reader", "urn:gcs:reader",
+                    {"bucket": "store", "role": "roles/storage.objectViewer", "member": member})
+
+
+def azure_store(*, account: dict[str, Any] | None = None, service: dict[str, Any] | None = None,
+                container: dict[str, Any] | None = None, with_service: bool = True) -> list[Resource]:
+    found = [
+        Resource(AZURE_STORAGE_ACCOUNT, "store", "urn:az:account",
+                 {"accountName": "store", "allowBlobPublicAccess": False, "tags": _tags("azure"), **(account or {})}),
+        Resource(AZURE_BLOB_CONTAINER, "container", "urn:az:container",
+                 {"accountName": "store", "publicAccess": "None", **(container or {})}),
+    ]
+    if with_service:
+        found.append(Resource(AZURE_BLOB_SERVICE, "blob", "urn:az:blob",
+                              {"accountName": "store", "isVersioningEnabled": True, **(service or {})}))
+    return found
+
+
+def trust_policy(statement: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+WEB_IDENTITY = {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/issuer.example/id/1"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"issuer.example/id/1:sub": "system:serviceaccount:ns:sa",
+                                               "issuer.example/id/1:aud": "sts.amazonaws.com"}}}
+
+
+def role(statement: dict[str, Any]) -> Resource:
+    return Resource(AWS_ROLE, "reader", "urn:iam:reader", {"assumeRolePolicy": trust_policy(statement), "tags": _tags("aws")})
+
+
+def pool_provider(**changes: Any) -> Resource:
+    return Resource(GCP_POOL_PROVIDER, "peer", "urn:gcp:peer",
+                    {"oidc": {"issuerUri": "https://issuer.example"}, "attributeMapping": {"google.subject": "assertion.sub"},
+                     "attributeCondition": "assertion.sub == 'system:serviceaccount:ns:sa'", **changes})
+
+
+def federated_credential(subject: str) -> Resource:
+    return Resource(AZURE_FEDERATED_CREDENTIAL, "peer", "urn:az:fic",
+                    {"issuer": "https://issuer.example/", "subject": subject, "audiences": ["api://AzureADTokenExchange"]})
+
+
 FAILING: list[tuple[str, str, Change, str]] = [
     # rule, cloud, change, expected message fragment
     ("api-endpoint-not-open", "aws", change(AWS_CLUSTER, "vpcConfig.publicAccessCidrs", ["0.0.0.0/0"]), "'0.0.0.0/0'"),
@@ -240,6 +324,30 @@ FAILING: list[tuple[str, str, Change, str]] = [
     ("max-nodes-per-cluster", "aws", change(AWS_NODE_GROUP, "scalingConfig.maxSize", 200, pool="worker"), "all ("),
     ("max-nodes-per-cluster", "gcp", change(GCP_NODE_POOL, "autoscaling.totalMaxNodeCount", 200, pool="gateway"), "all ("),
     ("max-nodes-per-cluster", "azure", change(AZURE_CLUSTER, "agentPoolProfiles[0].maxCount", 200), "all ("),
+    ("object-store-private", "aws", extras(*s3_store(block={"blockPublicPolicy": False})), "blockPublicPolicy"),
+    ("object-store-private", "aws", extras(*s3_store()), "no aws:s3/bucketPublicAccessBlock"),
+    ("object-store-private", "aws", extras(*s3_store(block={}, acl="public-read")), "'public-read'"),
+    ("object-store-private", "gcp", extras(gcs_bucket(publicAccessPrevention="inherited")), "publicAccessPrevention"),
+    ("object-store-private", "gcp", extras(gcs_bucket(uniformBucketLevelAccess=False)), "uniformBucketLevelAccess"),
+    ("object-store-private", "gcp", extras(gcs_bucket(), gcs_member("allUsers")), "allUsers"),
+    ("object-store-private", "azure", extras(*azure_store(account={"allowBlobPublicAccess": True})), "allowBlobPublicAccess"),
+    ("object-store-private", "azure", extras(*azure_store(container={"publicAccess": "Container"})), "publicAccess 'Container'"),
+    ("no-wildcard-principal", "aws", extras(role({**WEB_IDENTITY, "Principal": {"Federated": "*"}})), "any principal"),
+    ("no-wildcard-principal", "aws", extras(role({**WEB_IDENTITY, "Condition": {
+        "StringLike": {"issuer.example/id/1:sub": "system:serviceaccount:*"}}})), "exactly one subject"),
+    ("no-wildcard-principal", "aws", extras(*s3_store(block={}), Resource(
+        AWS_BUCKET_POLICY, "store-policy", "urn:s3:policy",
+        {"bucket": "store", "policy": trust_policy({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                     "Resource": "arn:aws:s3:::store/*"})})), "any principal"),
+    ("no-wildcard-principal", "gcp", extras(pool_provider(attributeCondition="")), "attributeCondition is empty"),
+    ("no-wildcard-principal", "gcp", extras(gcs_bucket(), gcs_member(
+        "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/peer/*")), "every identity"),
+    ("no-wildcard-principal", "azure", extras(federated_credential("system:serviceaccount:*")), "a pattern"),
+    ("object-store-versioned", "aws", extras(*s3_store(block={}, versioning=None)), "no aws:s3/bucketVersioning"),
+    ("object-store-versioned", "aws", extras(*s3_store(block={}, versioning="Suspended")), "'Suspended'"),
+    ("object-store-versioned", "gcp", extras(gcs_bucket(versioning={"enabled": False})), "versioning.enabled"),
+    ("object-store-versioned", "azure", extras(*azure_store(with_service=False)), "no azure-native:storage:BlobServiceProperties"),
+    ("object-store-versioned", "azure", extras(*azure_store(service={"isVersioningEnabled": False})), "isVersioningEnabled"),
 ]
 
 
@@ -270,6 +378,38 @@ def test_each_rule_fails_on_a_crafted_violation(case: tuple[str, str, Change, st
 def test_every_rule_has_a_failing_case_on_every_cloud_it_covers() -> None:
     covered = {(rule, cloud) for rule, cloud, _, _ in FAILING}
     assert covered == {(r.name, c) for r in RULES for c in r.clouds}
+
+
+@pytest.mark.parametrize("cloud, added", [
+    ("aws", [*s3_store(block={}), role(WEB_IDENTITY), Resource(
+        AWS_BUCKET_POLICY, "store-tls", "urn:s3:tls",
+        {"bucket": "store", "policy": trust_policy({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                                                     "Resource": "arn:aws:s3:::store/*",
+                                                     "Condition": {"Bool": {"aws:SecureTransport": "false"}}})})]),
+    ("gcp", [gcs_bucket(), pool_provider(), gcs_member(
+        "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/peer/subject/system:serviceaccount:ns:sa")]),
+    ("azure", [*azure_store(), federated_credential("system:serviceaccount:ns:sa")]),
+], ids=CLOUDS)
+def test_private_versioned_stores_and_pinned_trust_pass(cloud: str, added: list[Resource]) -> None:
+    """What components/dr declares passes; a Deny to every principal (TLS only) is not a wildcard grant."""
+    assert rules_violated([*resources(cloud), *added], ctx_for(cloud)) == {}
+
+
+def test_store_rules_never_report_what_unknown_values_cannot_prove() -> None:
+    """A first preview knows neither the bucket's name nor its policy."""
+    bucket = Resource(AWS_BUCKET, "store", "urn:s3:store", {"bucket": UNKNOWN, "tags": _tags("aws")})
+    unknown_block = Resource(AWS_PUBLIC_ACCESS_BLOCK, "b", "urn:s3:b", {"bucket": UNKNOWN, "blockPublicAcls": UNKNOWN,
+                                                                        "blockPublicPolicy": True, "ignorePublicAcls": True,
+                                                                        "restrictPublicBuckets": True})
+    policy = Resource(AWS_BUCKET_POLICY, "p", "urn:s3:p", {"bucket": UNKNOWN, "policy": UNKNOWN})
+    named_bucket = Resource(AWS_BUCKET, "named", "urn:s3:named", {"bucket": "named", "tags": _tags("aws")})
+    versioning = Resource(AWS_BUCKET_VERSIONING, "v", "urn:s3:v", {"bucket": UNKNOWN,
+                                                                 "versioningConfiguration": {"status": UNKNOWN}})
+    assert rules_violated([bucket, unknown_block, policy, named_bucket, versioning], ctx_for("aws")) == {}
+    gcs = gcs_bucket(publicAccessPrevention=UNKNOWN, versioning={"enabled": UNKNOWN})
+    assert rules_violated([gcs], ctx_for("gcp")) == {}
+    account = azure_store(account={"accountName": UNKNOWN}, with_service=False)
+    assert rules_violated(account, ctx_for("azure")) == {}
 
 
 def test_cluster_limit_counts_every_pool_and_allows_exactly_the_limit() -> None:
