@@ -274,6 +274,8 @@ def test_the_job_writes_through_its_own_workload_identity(combo: tuple[str, str,
         assert variables["AWS_ROLE_ARN"] == f"arn:aws:iam::123456789012:role/{attached}"
         assert projected[variables["AWS_WEB_IDENTITY_TOKEN_FILE"]] == "sts.amazonaws.com"
         assert variables["RCLONE_CONFIG_STANDBY_NO_CHECK_BUCKET"] == "true"
+        assert variables["RCLONE_CONFIG_STANDBY_SERVER_SIDE_ENCRYPTION"] == "aws:kms"
+        assert variables["RCLONE_CONFIG_STANDBY_SSE_KMS_KEY_ID"] == key_arn(plan)
         grant = policy(named(plan, "aws:iam/rolePolicy:RolePolicy", "-store-writer")["inputs"]["policy"])
         bucket = p.standby.outputs["objectStore"]["arn"]
         assert {r for s in grant["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])} \

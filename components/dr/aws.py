@@ -180,7 +180,11 @@ class S3Store(ObjectStore):
             cloud="aws", path=self.bucket.bucket,
             remote=(("type", "s3"), ("provider", "AWS"), ("env_auth", "true"), ("region", self.spec.region),
                     # The job may not create buckets; the bucket exists.
-                    ("no_check_bucket", "true")),
+                    ("no_check_bucket", "true"),
+                    # Stated on every upload (as the bucket's default says): rclone then knows a KMS
+                    # object's ETag is no MD5 and does not report a good upload as corrupted.
+                    ("server_side_encryption", "aws:kms"),
+                    ("sse_kms_key_id", self.key_arn)),
             env=(("AWS_ROLE_ARN", role.arn),
                  ("AWS_WEB_IDENTITY_TOKEN_FILE", rclone.token_path("aws")),
                  ("AWS_ROLE_SESSION_NAME", "im-platform-replication"),

@@ -183,9 +183,9 @@ class ReplicationJob(K8sComponent):
             args=args,
             env=env,
             resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "250m", "memory": "512Mi"},
-                # 8 transfers x multipart chunks stay well inside this; memory limit = request.
-                limits={"cpu": "1", "memory": "512Mi"},
+                requests={"cpu": "250m", "memory": "1Gi"},
+                # 8 transfers x multipart chunks plus a large prefix's listing; memory limit = request.
+                limits={"cpu": "1", "memory": "1Gi"},
             ),
             security_context=container_security_context(),
             volume_mounts=mounts,

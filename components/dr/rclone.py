@@ -110,8 +110,8 @@ def job_env(source: Access, dest: Access) -> list[tuple[str, Any]]:
 
 
 SYNC_FLAGS = (
-    # One listing request per 1000 objects instead of one per directory.
-    "--fast-list",
+    # No --fast-list: it holds the whole bucket's listing in memory, which a large store would
+    # push past the pod's limit; listing prefix by prefix costs requests, not memory.
     "--transfers=8",
     "--checkers=16",
     "--retries=3",
