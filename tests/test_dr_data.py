@@ -189,7 +189,7 @@ def test_first_deployment_converges_in_the_documented_order(combo: tuple[str, st
     assert "replication job is skipped" in p.standby_first.warnings[0]
     assert f"deploy {primary_stack(primary)}, then this stack again" in p.standby_first.warnings[0]
     assert p.standby_first.outputs["replication"]["active"] is True
-    assert p.standby_first.outputs.get("replicationSource") is None
+    assert p.standby_first.outputs["replicationSource"]["issuer"] is None, "its primary has no replication"
     # 2. The primary trusts the standby; 3. the standby schedules the job. Neither warns.
     assert p.primary.outputs["replicationSource"]["cloud"] == primary
     assert p.primary.warnings == [] and p.standby.warnings == []
@@ -538,9 +538,11 @@ def test_without_replication_nothing_is_trusted_and_nothing_copies() -> None:
     assert "replication" not in standby.outputs and standby.plan.of_type(CRON_JOB) == []
     primary = plan_half(spec_for("aws", "prod-aws", "prod-gcp", "gcp", "primary"),
                         json.loads(json.dumps(standby.outputs)))
-    assert primary.outputs.get("replicationSource") is None
-    assert primary.plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == [
-        r for r in primary.plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") if "-store-" not in r["name"]]
+    source = primary.outputs["replicationSource"]
+    assert (source["issuer"], source["subject"]) == (None, None)
+    assert [r["name"] for r in primary.plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")] == [
+        "im-prod-aws-oidc"], "only the cluster's own provider: no peer is trusted"
+    assert [r for r in primary.plan.of_type("aws:iam/role:Role") if "peer-reader" in r["name"]] == []
     assert primary.warnings == []
 
 
@@ -553,19 +555,38 @@ def test_without_replication_nothing_is_trusted_and_nothing_copies() -> None:
 ])
 def test_the_primary_skips_trust_it_cannot_name_exactly(peer_outputs: dict[str, Any], warning: str) -> None:
     half = plan_half(spec_for("azure", "prod-azure", "prod-gcp", "gcp", "primary"), peer_outputs)
-    assert half.outputs.get("replicationSource") is None
+    assert half.outputs["replicationSource"]["issuer"] is None
     assert half.plan.of_type("azure-native:managedidentity:FederatedIdentityCredential") == []
     assert len(half.warnings) == 1 and warning in half.warnings[0]
 
 
-def test_the_job_waits_for_trust_in_this_clusters_issuer() -> None:
+@pytest.mark.parametrize("standby, primary", [("aws", "gcp"), ("gcp", "azure"), ("azure", "aws")])
+def test_the_other_first_deployment_order_plans_the_same_job(standby: str, primary: str) -> None:
+    """Primary first: its read identity does not wait for the peer, so the standby plans the very
+    job it plans in the other order, warned that the primary's trust follows on its next `up`."""
+    p = pair(standby, primary)
+    primary_spec = spec_for(primary, f"prod-{primary}", f"prod-{standby}", standby, "primary")
+    standby_spec = spec_for(standby, f"prod-{standby}", f"prod-{primary}", primary, "standby", replication=15)
+    primary_first = plan_half(primary_spec, {})
+    assert primary_first.outputs["replicationSource"]["issuer"] is None and primary_first.warnings == []
+    standby_second = plan_half(standby_spec, json.loads(json.dumps(primary_first.outputs)))
+    assert env(standby_second.plan) == env(p.standby.plan)
+    assert pod(standby_second.plan) == pod(p.standby.plan)
+    assert len(standby_second.warnings) == 1
+    assert f"cannot read until prod-{primary} is deployed again" in standby_second.warnings[0]
+    primary_third = plan_half(primary_spec, json.loads(json.dumps(standby_second.outputs)))
+    assert primary_third.outputs["replicationSource"] == p.primary.outputs["replicationSource"]
+    assert unknowns(primary_first) == [] and unknowns(standby_second) == []
+
+
+def test_the_job_warns_until_the_primary_trusts_this_clusters_issuer() -> None:
     p = pair("aws", "gcp")
     stale = dict(p.primary.outputs)
     stale["replicationSource"] = {**stale["replicationSource"], "issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/OLD"}
     spec = spec_for("aws", "prod-aws", "prod-gcp", "gcp", "standby", replication=15)
     half = plan_half(spec, json.loads(json.dumps(stale)))
-    assert half.plan.of_type(CRON_JOB) == []
-    assert len(half.warnings) == 1 and "/id/OLD" in half.warnings[0] and "deploy prod-gcp again" in half.warnings[0]
+    assert env(half.plan) == env(p.standby.plan)
+    assert len(half.warnings) == 1 and "/id/OLD" in half.warnings[0] and "prod-gcp is deployed again" in half.warnings[0]
 
 
 def test_the_job_refuses_a_source_on_another_cloud_than_the_peer() -> None:

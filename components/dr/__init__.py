@@ -8,16 +8,19 @@ Who declares what (each stack reads the other only through the `peer` StackRefer
 - a stack with `replication` in its own file exports `replication` (the job's namespace and
   service account) whatever its role, and runs the job only while it is the standby, writing its
   own store through its own cloud's workload identity;
-- a stack declares read-only trust in its peer's job (the peer's `oidcIssuer`, that one service
-  account, this one store) whenever the peer exports `replication`, whatever this stack's role,
-  and exports what the job needs as `replicationSource`. The trust therefore already exists on
-  both sides before a failover, and failing back needs no new grant: changing `role` only starts
-  the job on one side and stops it on the other.
+- every pair stack declares the identity a peer's job would read its store as, and exports how to
+  reach the store with it as `replicationSource` (independent of the peer);
+- a stack lets its peer's job use that identity (the peer's `oidcIssuer`, that one service
+  account, read-only, this one store) whenever the peer exports `replication`, whatever this
+  stack's role, and says whom it trusts in `replicationSource` (`issuer`, `subject`). The trust
+  therefore already exists on both sides before a failover, and failing back needs no new grant:
+  changing `role` only starts the job on one side and stops it on the other.
 
 A peer output that is missing (the peer is not deployed yet, or deployed before this stack was)
-skips the piece that needs it with a warning naming what to deploy next; nothing fails. A first
-deployment converges in three `up`s: the standby (store, issuer, `replication`), the primary
-(store, trust, `replicationSource`), the standby again (the job).
+skips the piece that needs it, or declares it with a warning naming what to deploy next; nothing
+fails. A first deployment converges in three `up`s: the standby (store, issuer, `replication`),
+the primary (store, trust), the standby again (the job). The other way round works too: the
+primary, the standby (the job, warned that the primary does not trust it yet), the primary again.
 """
 
 from __future__ import annotations
@@ -54,15 +57,18 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec, workloads: W
            peer: pulumi.StackReference) -> dict[str, Any]:
     """Declare this pair stack's object store and the replication pieces; return the stack
     outputs to export: `objectStore`, `replicationSource` (what the peer's job needs to read this
-    store; null until the peer asks for it) and, with `replication` configured, `replication`."""
+    store, and whom this stack trusts to) and, with `replication` configured, `replication`."""
     dr = spec.dr
     if dr is None:
         return {}
     store = store_class(spec.cloud)(naming.child_name(name, "store"), cluster, spec, opts=cluster.opts())
     outputs: dict[str, Any] = {"objectStore": store.summary}
 
-    outputs["replicationSource"] = pulumi.Output.all(peer.get_output("replication"), peer.get_output("oidcIssuer")).apply(
+    # What the peer's job reads this store as: declared first, without the peer, for trust to bind to.
+    access = pulumi.Output.from_input(store.read_access())
+    trusted = pulumi.Output.all(peer.get_output("replication"), peer.get_output("oidcIssuer")).apply(
         lambda values: _trust_peer(store, dr.peer, values[0], values[1]))
+    outputs["replicationSource"] = pulumi.Output.all(access, trusted).apply(lambda values: {**values[0], **values[1]})
 
     if dr.replication is not None:
         cron, every = rclone.schedule(dr.replication.interval_minutes)
@@ -82,21 +88,26 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec, workloads: W
     return outputs
 
 
-def _trust_peer(store: ObjectStore, peer_name: str, replication: Any, issuer: Any) -> dict[str, Any] | None:
-    """Read-only federation for the peer's job, when the peer has replication configured."""
+NOT_TRUSTED: dict[str, Any] = {"issuer": None, "subject": None}
+
+
+def _trust_peer(store: ObjectStore, peer_name: str, replication: Any, issuer: Any) -> dict[str, Any]:
+    """Read-only federation for the peer's job, when the peer has replication configured; whom it
+    trusts (`issuer`, `subject`), or nobody."""
     if replication is None:
         # The peer copies nothing (no replication in its file), or is not deployed yet.
         pulumi.log.info(f"peer {peer_name} exports no replication output: no federated reader on this store",
                         resource=store)
-        return None
+        return NOT_TRUSTED
     if issuer is None:
         pulumi.log.warn(f"peer {peer_name} has replication but no oidcIssuer output yet: trust for its job is "
                         f"skipped; deploy {peer_name}, then this stack again", resource=store)
-        return None
+        return NOT_TRUSTED
     try:
         subject = rclone.peer_subject(replication)
         issuer_url = rclone.peer_issuer(issuer)
     except rclone.PeerOutputError as exc:
         pulumi.log.warn(f"peer {peer_name}: {exc}; trust for its job is skipped", resource=store)
-        return None
-    return store.trust_reader(issuer_url, subject)
+        return NOT_TRUSTED
+    store.trust_reader(issuer_url, subject)
+    return {"issuer": issuer_url, "subject": subject}

@@ -83,7 +83,10 @@ class S3Store(ObjectStore):
         if cluster.key is None:
             raise ValueError(f"{self.TYPE} {name}: the cluster component exposes no KMS key to encrypt the store with")
         self.key_arn = cluster.key.id
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        self.account = account
+        self.partition = aws.get_partition_output(opts=invoke).partition
         bucket = aws.s3.Bucket(
             self.child("bucket"),
             bucket=account.apply(lambda a: bucket_name(name, a, spec.region)),
@@ -193,7 +196,15 @@ class S3Store(ObjectStore):
             token_audience=rclone.AWS_AUDIENCE,
         )
 
-    def trust_reader(self, issuer: str, subject: str) -> dict[str, Any]:
+    def read_access(self) -> dict[str, Any]:
+        """The peer's job assumes a role named after this stack: its ARN is known before the role
+        exists, so the peer can plan its job before this stack trusts it."""
+        self.reader_role_name = naming.physical_name(naming.cluster_name(self.spec.stack), "dr-peer-reader", max_len=64)
+        role_arn = pulumi.Output.concat("arn:", self.partition, ":iam::", self.account, ":role/", self.reader_role_name)
+        return {"cloud": "aws", "bucket": self.bucket.bucket, "region": self.spec.region, "roleArn": role_arn,
+                "audience": rclone.AWS_AUDIENCE}
+
+    def trust_reader(self, issuer: str, subject: str) -> None:
         provider = aws.iam.OpenIdConnectProvider(
             self.child("peer-oidc"),
             url=issuer,
@@ -203,6 +214,7 @@ class S3Store(ObjectStore):
         )
         role = aws.iam.Role(
             self.child("peer-reader"),
+            name=self.reader_role_name,
             description=f"The DR peer's replication job: reads {self.spec.stack}'s object store only",
             assume_role_policy=provider.arn.apply(lambda arn: web_identity_trust(arn, issuer, subject)),
             # The job's longest run is bounded by its token; an hour covers one assume.
@@ -217,5 +229,3 @@ class S3Store(ObjectStore):
                 lambda a: store_policy(a[0], a[1], self.spec.region, write=False)),
             opts=self.opts(),
         )
-        return {"cloud": "aws", "bucket": self.bucket.bucket, "region": self.spec.region, "roleArn": role.arn,
-                "audience": rclone.AWS_AUDIENCE, "issuer": issuer, "subject": subject}

@@ -149,10 +149,8 @@ class BlobStore(ObjectStore):
             opts=self.opts(),
         )
 
-    def _federated_identity(self, suffix: str, issuer: pulumi.Input[str], subject: str,
-                            role_id: str) -> managedidentity.UserAssignedIdentity:
-        """A user-assigned identity that only `subject` of `issuer`'s cluster may use, with `role_id`
-        on this store's container only."""
+    def _identity(self, suffix: str, role_id: str) -> managedidentity.UserAssignedIdentity:
+        """A user-assigned identity with `role_id` on this store's container only."""
         identity = managedidentity.UserAssignedIdentity(
             self.child(suffix),
             resource_name_=naming.physical_name(self.component_name, suffix, max_len=128),
@@ -161,6 +159,12 @@ class BlobStore(ObjectStore):
             tags=self.tags,
             opts=self.opts(),
         )
+        self._role(f"{suffix}-blob", self.container.id, identity.principal_id, role_id)
+        return identity
+
+    def _federate(self, suffix: str, identity: managedidentity.UserAssignedIdentity, issuer: pulumi.Input[str],
+                  subject: str) -> None:
+        """Only `subject` of `issuer`'s cluster may use the identity."""
         managedidentity.FederatedIdentityCredential(
             self.child(suffix),
             federated_identity_credential_resource_name="kubernetes-service-account",
@@ -172,15 +176,12 @@ class BlobStore(ObjectStore):
             audiences=[rclone.AZURE_AUDIENCE],
             opts=self.opts(),
         )
-        self._role(f"{suffix}-blob", self.container.id, identity.principal_id, role_id)
-        return identity
 
     def grant_writer(self, namespace: str, service_account: str) -> rclone.Access:
         """AKS workload identity: the job's service account, trusted on this cluster's own issuer,
         with Storage Blob Data Contributor on this container."""
-        identity = self._federated_identity("writer", self.cluster.oidc_issuer,
-                                            rclone.subject(namespace, service_account),
-                                            STORAGE_BLOB_DATA_CONTRIBUTOR)
+        identity = self._identity("writer", STORAGE_BLOB_DATA_CONTRIBUTOR)
+        self._federate("writer", identity, self.cluster.oidc_issuer, rclone.subject(namespace, service_account))
         return rclone.Access(
             cloud="azure", path=self.container.name,
             remote=(("type", "azureblob"), ("account", self.account.name), ("env_auth", "true"),
@@ -194,8 +195,13 @@ class BlobStore(ObjectStore):
             token_audience=rclone.AZURE_AUDIENCE,
         )
 
-    def trust_reader(self, issuer: str, subject: str) -> dict[str, Any]:
-        identity = self._federated_identity("peer-reader", issuer, subject, STORAGE_BLOB_DATA_READER)
+    def read_access(self) -> dict[str, Any]:
+        """An identity with Storage Blob Data Reader on the container, which no one may use until
+        `trust_reader` federates it."""
+        self.reader = self._identity("peer-reader", STORAGE_BLOB_DATA_READER)
         return {"cloud": "azure", "account": self.account.name, "container": self.container.name,
-                "clientId": identity.client_id, "tenantId": self.client.tenant_id,
-                "audience": rclone.AZURE_AUDIENCE, "issuer": issuer, "subject": subject}
+                "clientId": self.reader.client_id, "tenantId": self.client.tenant_id,
+                "audience": rclone.AZURE_AUDIENCE}
+
+    def trust_reader(self, issuer: str, subject: str) -> None:
+        self._federate("peer-reader", self.reader, issuer, subject)

@@ -25,8 +25,12 @@ class ObjectStore(pulumi.ComponentResource):
     store per pair stack, with a lifecycle on old versions.
 
     Subclasses set TYPE and implement `_build` (the store; returns the `objectStore` summary),
-    `grant_writer` (this cluster's own workload identity, write on this store only) and
-    `trust_reader` (the peer cluster's job, read-only on this store only, through federation).
+    `grant_writer` (this cluster's own workload identity, write on this store only),
+    `read_access` (the identity a peer's job reads this store as, and how to reach it) and
+    `trust_reader` (the federation that lets exactly one peer service account be that identity).
+
+    `read_access` never depends on the peer, so the peer can plan its job from this stack's
+    outputs even before this stack knows the peer's issuer; only `trust_reader` needs it.
     """
 
     TYPE: ClassVar[str]
@@ -48,9 +52,14 @@ class ObjectStore(pulumi.ComponentResource):
         """Declare this cluster's identity for the job's service account, with write on this store."""
         raise TypeError(f"{type(self).__name__} grants no writer")
 
-    def trust_reader(self, issuer: str, subject: str) -> dict[str, Any]:
+    def read_access(self) -> dict[str, Any]:
+        """Declare what a peer's job reads this store as (usable by no one until `trust_reader`);
+        return what that job needs to reach the store with it (the `replicationSource` output)."""
+        raise TypeError(f"{type(self).__name__} declares no reader")
+
+    def trust_reader(self, issuer: str, subject: str) -> None:
         """Declare read-only access to this store for `subject` of the cluster whose tokens `issuer`
-        signs; return what that job needs to use it (the `replicationSource` output)."""
+        signs, and for nothing else."""
         raise TypeError(f"{type(self).__name__} trusts no reader")
 
     def opts(self, *, protect_in_prod: bool = False, **kwargs: Any) -> pulumi.ResourceOptions:

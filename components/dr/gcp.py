@@ -135,25 +135,32 @@ class GcsStore(ObjectStore):
             service_account_annotations=(("iam.gke.io/gcp-service-account", writer.email),),
         )
 
-    def trust_reader(self, issuer: str, subject: str) -> dict[str, Any]:
-        pool_name = pool_id(self.spec.stack)
-        pool = gcp.iam.WorkloadIdentityPool(
+    def read_access(self) -> dict[str, Any]:
+        """A workload identity pool whose provider (declared with the trust) has a known name, so
+        the audience the peer's job presents is known before this stack trusts it."""
+        self.pool_name = pool_id(self.spec.stack)
+        self.pool = gcp.iam.WorkloadIdentityPool(
             self.child("peer-pool"),
-            workload_identity_pool_id=pool_name,
+            workload_identity_pool_id=self.pool_name,
             project=self.project,
             display_name="DR peer cluster",
             description=f"The DR peer cluster of {self.spec.stack}: its replication job reads the object store",
             opts=self.opts(depends_on=self.apis),
         )
-        token_audience = self.project_number.apply(
-            lambda n: f"https://iam.googleapis.com/{provider_resource(n, pool_name, PEER_PROVIDER_ID)}")
+        provider = self.project_number.apply(lambda n: provider_resource(n, self.pool_name, PEER_PROVIDER_ID))
+        self.token_audience = provider.apply(lambda r: f"https://iam.googleapis.com/{r}")
+        return {"cloud": "gcp", "bucket": self.bucket.name, "project": self.project,
+                "audience": provider.apply(lambda r: f"//iam.googleapis.com/{r}"),
+                "tokenAudience": self.token_audience, "provider": provider}
+
+    def trust_reader(self, issuer: str, subject: str) -> None:
         provider = gcp.iam.WorkloadIdentityPoolProvider(
             self.child("peer-provider"),
-            workload_identity_pool_id=pool.workload_identity_pool_id,
+            workload_identity_pool_id=self.pool.workload_identity_pool_id,
             workload_identity_pool_provider_id=PEER_PROVIDER_ID,
             project=self.project,
             display_name="DR peer cluster OIDC",
-            oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=issuer, allowed_audiences=[token_audience]),
+            oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=issuer, allowed_audiences=[self.token_audience]),
             attribute_mapping={"google.subject": "assertion.sub"},
             attribute_condition=attribute_condition(subject),
             opts=self.opts(),
@@ -162,10 +169,6 @@ class GcsStore(ObjectStore):
             self.child("peer-reader"),
             bucket=self.bucket.name,
             role="roles/storage.objectViewer",
-            member=self.project_number.apply(lambda n: pool_principal(n, pool_name, subject)),
+            member=self.project_number.apply(lambda n: pool_principal(n, self.pool_name, subject)),
             opts=self.opts(depends_on=[provider]),
         )
-        return {"cloud": "gcp", "bucket": self.bucket.name, "project": self.project,
-                "audience": self.project_number.apply(
-                    lambda n: f"//iam.googleapis.com/{provider_resource(n, pool_name, PEER_PROVIDER_ID)}"),
-                "tokenAudience": token_audience, "provider": provider.name, "issuer": issuer, "subject": subject}

@@ -117,11 +117,10 @@ class ReplicationJob(K8sComponent):
         )
 
     def _schedule(self, source: Any, issuer: str) -> bool:
-        """The CronJob, once the primary has declared the trust it reads through."""
+        """The CronJob, once the primary has declared what it reads the store as."""
         if source is None:
-            pulumi.log.warn(f"peer {self.peer_name} exports no replicationSource yet (it has not deployed since "
-                            f"this stack's replication was configured): the replication job is skipped; deploy "
-                            f"{self.peer_name}, then this stack again", resource=self)
+            pulumi.log.warn(f"peer {self.peer_name} exports no replicationSource yet (it is not deployed): the "
+                            f"replication job is skipped; deploy {self.peer_name}, then this stack again", resource=self)
             return False
         try:
             reader = rclone.reader_access(source)
@@ -133,10 +132,11 @@ class ReplicationJob(K8sComponent):
                             f"{reader.cloud}; the replication job is skipped", resource=self)
             return False
         if not rclone.trusted_by_source(source, issuer, rclone.subject()):
+            # Declared anyway: the job is right, only the primary's trust lags (a first deployment
+            # in the other order, or a recreated cluster). Its runs fail to read until then.
             pulumi.log.warn(f"peer {self.peer_name} trusts {source.get('subject')!r} of {source.get('issuer')!r}, not "
-                            f"this cluster's {rclone.subject()!r} of {issuer!r}: the replication job is skipped; "
-                            f"deploy {self.peer_name} again", resource=self)
-            return False
+                            f"this cluster's {rclone.subject()!r} of {issuer!r}: the replication job cannot read "
+                            f"until {self.peer_name} is deployed again", resource=self)
         self._cron_job(reader, self.writer)
         return True
 
