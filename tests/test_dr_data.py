@@ -595,3 +595,27 @@ def test_the_job_refuses_a_source_on_another_cloud_than_the_peer() -> None:
     half = plan_half(spec, json.loads(json.dumps(p.primary.outputs)))
     assert half.plan.of_type(CRON_JOB) == []
     assert len(half.warnings) == 1 and "replicationSource names gcp" in half.warnings[0]
+
+
+def test_taggable_store_types_are_checked_by_the_tag_rule() -> None:
+    """As tests/test_policy.py does for the cluster: every resource type the DR pieces declare that
+    takes tags (labels on GCP) is in TAG_PATHS, and carries the stack's tags."""
+    import importlib
+    import inspect
+
+    from infra.rules import TAG_PATHS
+
+    checked = set()
+    for standby, primary in COMBINATIONS:
+        p = pair(standby, primary)
+        for record in [*p.primary.plan.resources, *p.standby.plan.resources]:
+            package, module, cls_name = record["type"].split(":")
+            if not record["custom"] or package not in ("aws", "gcp", "azure-native") or record["type"] in checked:
+                continue
+            sdk = importlib.import_module(f"pulumi_{package.replace('-', '_')}.{module.split('/')[0]}")
+            params = inspect.signature(getattr(sdk, cls_name)._internal_init).parameters
+            taggable = "tags" in params or "labels" in params or "resource_labels" in params \
+                or record["type"] == "gcp:container/nodePool:NodePool"
+            assert (record["type"] in TAG_PATHS) is taggable, record["type"]
+            checked.add(record["type"])
+    assert {"aws:s3/bucket:Bucket", "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount"} <= checked
