@@ -533,6 +533,22 @@ def test_a_primary_with_replication_configured_runs_no_job_but_is_ready_to_fail_
     assert peer.outputs["replicationSource"]["issuer"] == half.outputs["oidcIssuer"]
 
 
+@pytest.mark.parametrize("cloud, peer", [("aws", "gcp"), ("gcp", "azure"), ("azure", "aws")])
+def test_switching_role_adds_or_removes_the_cron_job_and_nothing_else(cloud: str, peer: str) -> None:
+    """On a stack with replication, the failover's diff (beyond the minimums, lowered elsewhere)
+    is the CronJob alone: identity, namespace, account, policy and credentials stay."""
+    peer_outputs = json.loads(json.dumps(pair(cloud, peer).primary.outputs))
+    halves = {role: plan_half(spec_for(cloud, f"prod-{cloud}", f"prod-{peer}", peer, role, replication=15), peer_outputs)
+              for role in ("standby", "primary")}
+    inputs = {role: {r["urn"]: r["inputs"] for r in half.plan.resources} for role, half in halves.items()}
+    only_standby = set(inputs["standby"]) - set(inputs["primary"])
+    assert {u.split("::")[-2].split("$")[-1] for u in only_standby} == {CRON_JOB}
+    assert set(inputs["primary"]) <= set(inputs["standby"])
+    assert [u for u in inputs["primary"] if inputs["primary"][u] != inputs["standby"][u]] == []
+    assert halves["primary"].warnings == [] and halves["standby"].warnings == []
+    assert halves["primary"].plan.of_type(SERVICE_ACCOUNT) and halves["primary"].plan.of_type(NETWORK_POLICY)
+
+
 def test_without_replication_nothing_is_trusted_and_nothing_copies() -> None:
     standby = plan_half(spec_for("gcp", "prod-gcp", "prod-aws", "aws", "standby"), {})
     assert "replication" not in standby.outputs and standby.plan.of_type(CRON_JOB) == []

@@ -6,8 +6,9 @@ Who declares what (each stack reads the other only through the `peer` StackRefer
 
 - every pair stack declares its own store (`objectStore` output);
 - a stack with `replication` in its own file exports `replication` (the job's namespace and
-  service account) whatever its role, and runs the job only while it is the standby, writing its
-  own store through its own cloud's workload identity;
+  service account) and declares the job's write identity, namespace and account whatever its
+  role, and the CronJob only while it is the standby (it writes its own store through its own
+  cloud's workload identity);
 - every pair stack declares the identity a peer's job would read its store as, and exports how to
   reach the store with it as `replicationSource` (independent of the peer);
 - a stack lets its peer's job use that identity (the peer's `oidcIssuer`, that one service
@@ -80,11 +81,12 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec, workloads: W
             # The job copies only while this stack is the standby.
             "active": dr.is_standby,
         }
-        if dr.is_standby:
-            from components.dr.job import ReplicationJob
+        from components.dr.job import ReplicationJob
 
-            ReplicationJob(naming.child_name(name, "replication"), cluster, spec, store, workloads, peer,
-                           cron, opts=cluster.opts())
+        # Its identity, namespace and account stay while this stack is the primary; only the
+        # CronJob comes and goes with the role, so a failover changes nothing else here.
+        ReplicationJob(naming.child_name(name, "replication"), cluster, spec, store, workloads, peer,
+                       cron, opts=cluster.opts())
     return outputs
 
 

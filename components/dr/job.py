@@ -51,7 +51,9 @@ def starting_deadline_seconds(every_minutes: int) -> int:
 
 
 class ReplicationJob(K8sComponent):
-    """`im-platform:k8s:Replication`: namespace, service account, egress policy and CronJob."""
+    """`im-platform:k8s:Replication`: namespace, service account, egress policy, and the CronJob
+    while the stack is the standby (never on the primary: it would copy the stale standby's store
+    over the live one)."""
 
     TYPE = "im-platform:k8s:Replication"
 
@@ -67,6 +69,7 @@ class ReplicationJob(K8sComponent):
         self.every = rclone.schedule(spec.dr.replication.interval_minutes)[1]
         self.peer_name = spec.dr.peer
         self.peer_cloud = spec.dr.peer_cloud
+        self.standby = spec.dr.is_standby
         self.writer = store.grant_writer(rclone.NAMESPACE, rclone.SERVICE_ACCOUNT)
 
         namespace = Namespace(self.child("ns"), rclone.NAMESPACE, spec.kubernetes_version, provider,
@@ -116,20 +119,31 @@ class ReplicationJob(K8sComponent):
             opts=self.opts(),
         )
 
+    def _warn(self, message: str) -> None:
+        # While this stack is the primary the job does not run: nothing to warn about.
+        (pulumi.log.warn if self.standby else pulumi.log.info)(message, resource=self)
+
     def _schedule(self, source: Any, issuer: str) -> bool:
-        """The CronJob, once the primary has declared what it reads the store as."""
+        """The CronJob (on the standby), once the primary has declared what it reads the store as."""
         if source is None:
-            pulumi.log.warn(f"peer {self.peer_name} exports no replicationSource yet (it is not deployed): the "
-                            f"replication job is skipped; deploy {self.peer_name}, then this stack again", resource=self)
+            self._warn(f"peer {self.peer_name} exports no replicationSource yet (it is not deployed): the "
+                       f"replication job is skipped; deploy {self.peer_name}, then this stack again")
             return False
         try:
             reader = rclone.reader_access(source)
         except rclone.PeerOutputError as exc:
-            pulumi.log.warn(f"peer {self.peer_name}: {exc}; the replication job is skipped", resource=self)
+            self._warn(f"peer {self.peer_name}: {exc}; the replication job is skipped")
             return False
         if reader.cloud != self.peer_cloud:
-            pulumi.log.warn(f"peer {self.peer_name} is on {self.peer_cloud} but its replicationSource names "
-                            f"{reader.cloud}; the replication job is skipped", resource=self)
+            self._warn(f"peer {self.peer_name} is on {self.peer_cloud} but its replicationSource names "
+                       f"{reader.cloud}; the replication job is skipped")
+            return False
+        # The federation's credential file goes with the reader, whatever the role: a failover only
+        # adds or removes the CronJob.
+        config_map = self._credentials(reader, self.writer)
+        if not self.standby:
+            pulumi.log.info(f"this stack is the primary: no replication job (it copies from {self.peer_name} "
+                            "only while this stack is the standby)", resource=self)
             return False
         if not rclone.trusted_by_source(source, issuer, rclone.subject()):
             # Declared anyway: the job is right, only the primary's trust lags (a first deployment
@@ -137,10 +151,24 @@ class ReplicationJob(K8sComponent):
             pulumi.log.warn(f"peer {self.peer_name} trusts {source.get('subject')!r} of {source.get('issuer')!r}, not "
                             f"this cluster's {rclone.subject()!r} of {issuer!r}: the replication job cannot read "
                             f"until {self.peer_name} is deployed again", resource=self)
-        self._cron_job(reader, self.writer)
+        self._cron_job(reader, self.writer, config_map)
         return True
 
-    def _cron_job(self, reader: rclone.Access, writer: rclone.Access) -> k8s.batch.v1.CronJob:
+    def _credentials(self, reader: rclone.Access, writer: rclone.Access) -> k8s.core.v1.ConfigMap | None:
+        files = [*reader.files, *writer.files]
+        if not files:
+            return None
+        return k8s.core.v1.ConfigMap(
+            self.child("gcp-credentials"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_VOLUME, namespace=self.namespace,
+                                                labels=labels(CREDENTIALS_VOLUME, "replication")),
+            # Where to trade which token for Google credentials: no secret in it.
+            data=dict(files),
+            opts=self.opts(depends_on=self.ready),
+        )
+
+    def _cron_job(self, reader: rclone.Access, writer: rclone.Access,
+                  config_map: k8s.core.v1.ConfigMap | None) -> k8s.batch.v1.CronJob:
         spec = self.spec
         ready = list(self.ready)
         volumes = [k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"))]
@@ -153,17 +181,7 @@ class ReplicationJob(K8sComponent):
             volumes.append(k8s.core.v1.VolumeArgs(
                 name=TOKENS_VOLUME, projected=k8s.core.v1.ProjectedVolumeSourceArgs(sources=tokens, default_mode=0o440)))
             mounts.append(k8s.core.v1.VolumeMountArgs(name=TOKENS_VOLUME, mount_path=rclone.TOKEN_DIR, read_only=True))
-        files = [*reader.files, *writer.files]
-        if files:
-            config_map = k8s.core.v1.ConfigMap(
-                self.child("gcp-credentials"),
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_VOLUME, namespace=self.namespace,
-                                                    labels=labels(CREDENTIALS_VOLUME, "replication")),
-                # Where to trade which token for Google credentials: no secret in it.
-                data=dict(files),
-                immutable=False,
-                opts=self.opts(depends_on=self.ready),
-            )
+        if config_map is not None:
             ready.append(config_map)
             volumes.append(k8s.core.v1.VolumeArgs(
                 name=CREDENTIALS_VOLUME,
