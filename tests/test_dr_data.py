@@ -46,10 +46,6 @@ def combo(request: pytest.FixtureRequest) -> tuple[str, str, Pair]:
     return standby, primary, pair(standby, primary)
 
 
-def of_type(plan: Plan, type_: str) -> list[dict[str, Any]]:
-    return plan.of_type(type_)
-
-
 def named(plan: Plan, type_: str, suffix: str) -> dict[str, Any]:
     found = [r for r in plan.of_type(type_) if r["name"].endswith(suffix)]
     assert len(found) == 1, f"expected one {type_} *{suffix}, found {[r['name'] for r in found]}"
@@ -310,8 +306,9 @@ def test_the_job_writes_through_its_own_workload_identity(combo: tuple[str, str,
 
 
 def key_arn(plan: Plan) -> str:
-    key = next(r for r in plan.resources if r["type"] == "aws:kms/key:Key")
-    return str(key["inputs"].get("arn") or f"arn:aws:kms:eu-west-1:123456789012:key/{key_id(key)}")
+    """The ARN the offline plan gives the stack's one KMS key (the cluster's)."""
+    [key] = plan.of_type("aws:kms/key:Key")
+    return f"arn:aws:kms:eu-west-1:123456789012:key/{key_id(key)}"
 
 
 def key_id(key: dict[str, Any]) -> str:
