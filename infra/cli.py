@@ -1,6 +1,7 @@
 """im-platform, offline: plan, check, stacks and manifests need no Pulumi CLI and no cloud.
 
     python -m infra.cli plan --stack NAME [--config-file FILE] [--json]
+    python -m infra.cli failover --to STACK [--dry-run] [--yes] [--journal FILE] [--health-timeout SECONDS]
 
 Exit status: 0 on success, 2 on a configuration error (one message, no traceback), 1 otherwise.
 """
@@ -21,8 +22,9 @@ from infra.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Further subcommands: each module has `register(subparsers)`, which adds its parser and sets
-# `func` (a callable taking the parsed args and returning the exit status).
-EXTRA_COMMANDS: list[str] = ["infra.check", "infra.manifests"]
+# `func` (a callable taking the parsed args and returning the exit status). A command that reads no
+# single stack sets `needs_stack=False` (failover names its stacks with --to).
+EXTRA_COMMANDS: list[str] = ["infra.check", "infra.manifests", "infra.failover_cli"]
 
 
 def _progress(message: str) -> None:
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None, commands: Callable[[argparse.Namespace], int] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "stack", "") is None and getattr(args, "config_file", "") is None:
+    if (getattr(args, "needs_stack", True) and getattr(args, "stack", "") is None
+            and getattr(args, "config_file", "") is None):
         parser.error(f"{args.command} needs --stack NAME or --config-file FILE")
     try:
         if getattr(args, "stack", None) and not getattr(args, "config_file", None):

@@ -164,6 +164,11 @@ def _finished(journal: dict[str, Any]) -> bool:
     return all(journal["steps"][s].get("status") in ("done", "skipped") for s in STEPS)
 
 
+def unfinished(journal: dict[str, Any] | None) -> str | None:
+    """The target of the unfinished failover a journal holds, if any."""
+    return None if journal is None or _finished(journal) else str(journal["target"])
+
+
 def _done(journal: dict[str, Any], step: str) -> bool:
     return journal["steps"][step].get("status") in ("done", "skipped")
 
@@ -342,6 +347,7 @@ class _Run:
         entry.update(status="running", started_at=_now_iso(), ended_at=None, error=None)
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
         self.save()
+        self._notify(name, "running", 0.0, None)
         start = self.clock()
         try:
             body()
@@ -449,7 +455,8 @@ def failover(target: str, *, control: Control, journal: str | os.PathLike[str], 
              dry_run: bool = False, probe_interval_s: float = PROBE_INTERVAL_S, drain_s: float = DRAIN_S,
              pair: Sequence[str] | None = None, lock_ttl_s: float = LOCK_TTL_S,
              on_step: Callable[[str, str, float, str | None], None] | None = None) -> Report:
-    """Moves traffic to `target`; see the module docstring. Raises FailoverError (LockHeld,
+    """Moves traffic to `target`; see the module docstring. `on_step(name, status, seconds, error)`
+    hears each step start ("running") and end (done, failed, pending). Raises FailoverError (LockHeld,
     JournalConflict, JournalError, UsageError) when the run cannot start; any other outcome is in
     the Report (ok False names the failed step)."""
     if not isinstance(target, str) or not target:

@@ -1,0 +1,152 @@
+"""The real failover `Control`: the Pulumi Automation API on this repository's stacks, and an
+HTTPS probe of a stack's public gateway.
+
+- `promote(stack)` / `demote(stack)`: `im-platform:dr.role` (path config) on the pair stack, then
+  `pulumi up` with a message naming the stack, its output streamed line by line.
+- `route(stack)`: `im-platform:traffic.active` on the traffic stack, then `pulumi up`.
+- `active()`: the traffic stack's `im-platform:traffic.active`, read from its stack file (the file
+  `set_config` writes), so a dry run needs neither the Pulumi CLI nor a cloud.
+- `healthy(stack)`: one GET of https://<gateway.address>:<gateway.port><gateway.healthPath> (the
+  stack's `gateway` output). The certificate is issued for the public name clients use (the traffic
+  stack's `im-platform:traffic.name`), not for the load balancer's address: the probe connects to the
+  address but sends that name as SNI and Host header and verifies the certificate against it, so a
+  pass proves exactly what a client will see after the DNS switch.
+
+`set_config` writes the stack files in stacks/ (Pulumi.yaml: stackConfigDir): after a failover
+those changed files are the truth and must be committed, or the next deploy from main reverts it.
+
+An update already running on a stack (someone else's) is reported as `StackBusy` and never
+cancelled: cancelling leaves that update's resources in an unknown state.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLE_KEY = "im-platform:dr.role"
+ACTIVE_KEY = "im-platform:traffic.active"
+NAME_KEY = "im-platform:traffic.name"
+PROBE_TIMEOUT_S = 5.0   # one probe; the gate retries, so a slow answer counts as a failure, not a hang
+
+
+class StackBusy(RuntimeError):
+    """Another update holds the stack; it is left alone."""
+
+
+class _SniConnection(http.client.HTTPSConnection):
+    """Connects to the load balancer's address, speaks TLS as if to the public name."""
+
+    def __init__(self, address: str, port: int, server_name: str, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(address, port, timeout=timeout, context=context)
+        self._server_name = server_name
+        self._ctx = context
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
+def probe(address: str, port: int, path: str, server_name: str, *, timeout_s: float = PROBE_TIMEOUT_S,
+          ca_file: str | None = None) -> bool:
+    """One HTTPS GET; True on a 2xx answer from a server whose certificate is valid for server_name."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    conn = _SniConnection(address, port, server_name, timeout_s, context)
+    try:
+        conn.request("GET", path, headers={"Host": server_name, "User-Agent": "im-platform-failover",
+                                           "Connection": "close"})
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+    return 200 <= status < 300
+
+
+class PulumiControl:
+    def __init__(self, traffic_stack: str, *, work_dir: Path = ROOT, stacks_dir: Path | None = None,
+                 pulumi_command: auto.PulumiCommand | None = None,
+                 env_vars: Mapping[str, str] | None = None, on_output: Callable[[str], None] = print,
+                 ca_file: str | None = None, probe_timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        self.traffic_stack = traffic_stack
+        self.work_dir = work_dir
+        self.stacks_dir = stacks_dir or work_dir / "stacks"
+        self.pulumi_command = pulumi_command
+        self.env_vars = dict(env_vars or {})
+        self.on_output = on_output
+        self.ca_file = ca_file
+        self.probe_timeout_s = probe_timeout_s
+        self._stacks: dict[str, auto.Stack] = {}
+        self._gateways: dict[str, dict[str, Any]] = {}
+        self._public_name: str | None = None
+
+    def _stack(self, name: str) -> auto.Stack:
+        if name not in self._stacks:
+            opts = auto.LocalWorkspaceOptions(pulumi_command=self.pulumi_command, env_vars=self.env_vars or None)
+            self._stacks[name] = auto.select_stack(stack_name=name, work_dir=str(self.work_dir), opts=opts)
+        return self._stacks[name]
+
+    def _set_and_up(self, name: str, key: str, value: str, why: str) -> None:
+        stack = self._stack(name)
+        self.on_output(f"[{name}] {key} = {value}; pulumi up ({why})")
+        stack.set_config(key, auto.ConfigValue(value), path=True)
+        try:
+            stack.up(message=f"failover: {why}", on_output=lambda line: self.on_output(f"[{name}] {line.rstrip()}"))
+        except auto.ConcurrentUpdateError as exc:
+            raise StackBusy(f"stack {name} has another update in progress; it was not cancelled. Wait for it "
+                            f"(pulumi stack history --stack {name}), then rerun the failover") from exc
+
+    def traffic_config(self) -> dict[str, Any]:
+        path = self.stacks_dir / f"Pulumi.{self.traffic_stack}.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        traffic = (doc.get("config") or {}).get("im-platform:traffic")
+        if not isinstance(traffic, dict):
+            raise RuntimeError(f"{path} has no im-platform:traffic section")
+        return traffic
+
+    def active(self) -> str:
+        active = self.traffic_config().get("active")
+        if not isinstance(active, str) or not active:
+            raise RuntimeError(f"{ACTIVE_KEY} of stack {self.traffic_stack} is {active!r}: a stack name expected")
+        return active
+
+    def promote(self, stack: str) -> None:
+        self._set_and_up(stack, ROLE_KEY, "primary", f"promote {stack} to primary")
+
+    def demote(self, stack: str) -> None:
+        self._set_and_up(stack, ROLE_KEY, "standby", f"demote {stack} to standby")
+
+    def route(self, stack: str) -> None:
+        self._set_and_up(self.traffic_stack, ACTIVE_KEY, stack, f"route {self.traffic_stack} to {stack}")
+
+    def gateway(self, stack: str) -> dict[str, Any]:
+        if stack not in self._gateways:
+            outputs = self._stack(stack).outputs()
+            if "gateway" not in outputs:
+                raise RuntimeError(f"stack {stack} has no `gateway` output (has it been deployed?)")
+            value = outputs["gateway"].value
+            if not isinstance(value, dict) or not value.get("address") or not value.get("port"):
+                raise RuntimeError(f"stack {stack}'s `gateway` output is {value!r}: address and port expected")
+            self._gateways[stack] = value
+        return self._gateways[stack]
+
+    def public_name(self) -> str:
+        if self._public_name is None:
+            self._public_name = str(self.traffic_config().get("name") or "")
+            if not self._public_name:
+                raise RuntimeError(f"{NAME_KEY} of stack {self.traffic_stack} is not set")
+        return self._public_name
+
+    def healthy(self, stack: str) -> bool:
+        gw = self.gateway(stack)
+        return probe(str(gw["address"]), int(gw["port"]), str(gw.get("healthPath") or "/healthz"), self.public_name(),
+                     timeout_s=self.probe_timeout_s, ca_file=self.ca_file)
