@@ -62,6 +62,9 @@ def find_pair(target: str, stacks_dir: Path) -> Pair:
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
         raise PairError(f"unknown stack {target}: no {stacks_dir.name}/Pulumi.{target}.yaml "
                         f"(stacks: {', '.join(known)})")
+    own = _config(stacks_dir / f"Pulumi.{target}.yaml").get("im-platform:traffic")
+    if isinstance(own, dict):
+        raise PairError(f"{target} is a traffic stack: fail over to one of {', '.join(map(str, own.get('stacks') or []))}")
     found: list[Pair] = []
     for path in sorted(stacks_dir.glob("Pulumi.*.yaml")):
         traffic = _config(path).get("im-platform:traffic")
@@ -70,8 +73,6 @@ def find_pair(target: str, stacks_dir: Path) -> Pair:
         stacks = traffic.get("stacks")
         if isinstance(stacks, list) and target in stacks:
             name = path.name[len("Pulumi."):-len(".yaml")]
-            if target == name:
-                raise PairError(f"{target} is a traffic stack: fail over to one of {', '.join(map(str, stacks))}")
             if len(stacks) != 2:
                 raise PairError(f"im-platform:traffic.stacks of {name} is {stacks}: two stacks expected")
             found.append(Pair(name, str(traffic.get("name") or ""), (str(stacks[0]), str(stacks[1])),

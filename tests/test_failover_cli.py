@@ -1,0 +1,134 @@
+"""`python -m infra.cli failover`: the pair found from stacks/, one clear line for bad input, the
+confirmation, each step printed with its duration, the summary and the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra import cli
+from infra.failover import lock_path
+from infra.failover_cli import cmd_failover, find_pair
+from tests.conftest import ROOT
+from tests.test_failover import FakeControl
+from tests.test_failover_control import write_fixture
+
+
+@pytest.fixture()
+def stacks(tmp_path: Path) -> Path:
+    return write_fixture(tmp_path / "repo")
+
+
+def args(stacks: Path, *extra: str) -> argparse.Namespace:
+    parser = cli.build_parser()
+    return parser.parse_args(["failover", "--stacks-dir", str(stacks), *extra])
+
+
+def test_the_dry_run_prints_the_steps_and_changes_nothing(stacks: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "j.json"
+    before = {p.name: p.read_bytes() for p in stacks.iterdir()}
+    run = subprocess.run([sys.executable, "-m", "infra.cli", "failover", "--to", "prod-azure", "--dry-run",
+                          "--stacks-dir", str(stacks), "--journal", str(journal)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "from prod-aws to prod-azure" in out and "Nothing is changed" in out
+    for step in ("preflight", "promote", "health", "route", "demote"):
+        assert f"  {step}" in out
+    assert "prod-azure: im-platform:dr.role = primary" in out
+    assert "prod-traffic: im-platform:traffic.active = prod-azure" in out
+    assert not journal.exists() and not lock_path(journal).exists()
+    assert {p.name: p.read_bytes() for p in stacks.iterdir()} == before
+
+
+@pytest.mark.parametrize("target, message", [
+    ("prod-gcp", "unknown stack prod-gcp"),
+    ("prod-traffic", "prod-traffic is a traffic stack"),
+    ("lonely", "lonely is in no DR pair"),
+])
+def test_bad_targets_get_one_line_and_exit_2(stacks: Path, target: str, message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (stacks / "Pulumi.lonely.yaml").write_text("config:\n  im-platform:cloud: gcp\n")
+    assert cli.run(["failover", "--to", target, "--dry-run", "--stacks-dir", str(stacks)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_pair_whose_peers_disagree_is_refused(stacks: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (stacks / "Pulumi.prod-azure.yaml").write_text("config:\n  im-platform:dr:\n    peer: prod-gcp\n    role: standby\n")
+    assert cli.run(["failover", "--to", "prod-azure", "--dry-run", "--stacks-dir", str(stacks)]) == 2
+    assert "im-platform:dr.peer of prod-azure is 'prod-gcp': prod-aws expected" in capsys.readouterr().err
+
+
+def test_the_target_already_serving_is_one_line(stacks: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(["failover", "--to", "prod-aws", "--yes", "--stacks-dir", str(stacks)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["failover: prod-aws already serves chat.example.com (traffic stack prod-traffic): nothing to do"]
+
+
+def test_without_a_terminal_it_needs_yes(stacks: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert cli.run(["failover", "--to", "prod-azure", "--stacks-dir", str(stacks)]) == 2
+    assert "pass --yes" in capsys.readouterr().err
+
+
+def test_a_wrong_confirmation_changes_nothing(stacks: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    control = FakeControl()
+    assert cmd_failover(args(stacks, "--to", "prod-azure", "--journal", str(tmp_path / "j.json")), control) == 2
+    assert control.calls == []
+
+
+def test_a_run_prints_each_step_and_a_summary(stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("infra.failover.time.sleep", lambda s: None)
+    control = FakeControl()
+    journal = tmp_path / "j.json"
+    assert cmd_failover(args(stacks, "--to", "prod-azure", "--yes", "--journal", str(journal)), control) == 0
+    out = capsys.readouterr().out
+    for step in ("preflight", "promote", "health", "route", "demote"):
+        assert f"==> {step} ..." in out and f"<== {step}: done in " in out
+    assert "Serving: prod-azure" in out and "Time to serve: " in out
+    assert json.loads(journal.read_text())["target"] == "prod-azure"
+
+
+def test_a_failed_route_exits_1_naming_the_step(stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("infra.failover.time.sleep", lambda s: None)
+    control = FakeControl()
+    control.faults["route"] = [RuntimeError("route53 denied")] * 3
+    assert cmd_failover(args(stacks, "--to", "prod-azure", "--yes", "--journal", str(tmp_path / "j.json")), control) == 1
+    out = capsys.readouterr().out
+    assert "FAILED at route" in out and "route53 denied" in out and "Serving: prod-aws" in out
+    assert "Pending: route, demote" in out
+
+
+def test_a_held_journal_exits_2_naming_the_holder(stacks: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "j.json"
+    lock_path(journal).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "user": "oncall",
+                                              "started_at": "2026-01-01T03:00:00+00:00"}))
+    control = FakeControl()
+    assert cmd_failover(args(stacks, "--to", "prod-azure", "--yes", "--journal", str(journal)), control) == 2
+    assert "user oncall" in capsys.readouterr().err and control.calls == []
+
+
+def test_the_pair_is_found_from_the_traffic_stack(stacks: Path) -> None:
+    pair = find_pair("prod-azure", stacks)
+    assert (pair.traffic_stack, pair.stacks, pair.active, pair.name) == (
+        "prod-traffic", ("prod-aws", "prod-azure"), "prod-aws", "chat.example.com")
+
+
+def test_other_commands_still_need_a_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.run(["plan"])
+    assert exc.value.code == 2 and "plan needs --stack NAME" in capsys.readouterr().err
