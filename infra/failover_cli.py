@@ -10,6 +10,7 @@ by another run. The journal defaults to `.failover/<traffic-stack>.json` in the 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from infra.failover import (
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# What may reach $GITHUB_OUTPUT and a concurrency group: no newline, no expression, no space.
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class PairError(Exception):
@@ -212,3 +215,33 @@ def register(subparsers: Any) -> None:
                    help=f"how long the target may take to pass {HEALTH_PASSES} probes in a row (default %(default)g)")
     p.add_argument("--stacks-dir", metavar="DIR", help="the folder of stack files (default stacks/)")
     p.set_defaults(func=cmd_failover, needs_stack=False)
+
+
+def github_outputs(target: str, stacks_dir: Path) -> dict[str, str]:
+    """For the failover workflow: the pair's traffic stack (its concurrency group) and the target's
+    environment (the GitHub environment whose reviewers approve the run)."""
+    pair = find_pair(target, stacks_dir)
+    environment = _config(stacks_dir / f"Pulumi.{target}.yaml").get("im-platform:environment")
+    for key, value in (("traffic stack", pair.traffic_stack), ("im-platform:environment", environment)):
+        if not isinstance(value, str) or not STACK_NAME.match(value):
+            raise PairError(f"{key} of {target} is {value!r}: a name of letters, digits, '-', '_' or '.' expected")
+    return {"traffic-stack": pair.traffic_stack, "environment": str(environment)}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m infra.failover_cli --github-output STACK`: key=value lines for $GITHUB_OUTPUT."""
+    if len(argv) != 2 or argv[0] != "--github-output":
+        print("usage: python -m infra.failover_cli --github-output STACK", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        outputs = github_outputs(argv[1], ROOT / "stacks")
+    except PairError as exc:
+        print(f"failover: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for key, value in outputs.items():
+        print(f"{key}={value}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

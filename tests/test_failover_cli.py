@@ -15,7 +15,7 @@ import pytest
 
 from infra import cli
 from infra.failover import lock_path
-from infra.failover_cli import cmd_failover, find_pair
+from infra.failover_cli import cmd_failover, find_pair, github_outputs
 from tests.conftest import ROOT
 from tests.test_failover import FakeControl
 from tests.test_failover_control import write_fixture
@@ -132,3 +132,11 @@ def test_other_commands_still_need_a_stack(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit) as exc:
         cli.run(["plan"])
     assert exc.value.code == 2 and "plan needs --stack NAME" in capsys.readouterr().err
+
+
+def test_the_workflow_learns_the_pair_and_its_environment(stacks: Path) -> None:
+    assert github_outputs("prod-azure", stacks) == {"traffic-stack": "prod-traffic", "environment": "prod"}
+    (stacks / "Pulumi.prod-azure.yaml").write_text(
+        "config:\n  im-platform:environment: 'prod\\nx=y'\n  im-platform:dr:\n    peer: prod-aws\n    role: standby\n")
+    with pytest.raises(Exception, match="im-platform:environment of prod-azure"):
+        github_outputs("prod-azure", stacks)

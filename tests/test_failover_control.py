@@ -37,7 +37,8 @@ TRAFFIC = """config:
 
 
 def pair_stack(cloud: str, peer: str, role: str) -> str:
-    return f"config:\n  im-platform:cloud: {cloud}\n  im-platform:dr:\n    peer: {peer}\n    role: {role}\n"
+    return (f"config:\n  im-platform:cloud: {cloud}\n  im-platform:environment: prod\n"
+            f"  im-platform:dr:\n    peer: {peer}\n    role: {role}\n")
 
 
 def write_fixture(folder: Path) -> Path:

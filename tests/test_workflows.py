@@ -61,8 +61,8 @@ def stack_files() -> set[str]:
 # Structure and hygiene.
 
 
-def test_the_four_workflows_parse() -> None:
-    assert [f.name for f in FILES] == ["deploy.yml", "drift.yml", "preview.yml", "stack.yml"]
+def test_the_five_workflows_parse() -> None:
+    assert [f.name for f in FILES] == ["deploy.yml", "drift.yml", "failover.yml", "preview.yml", "stack.yml"]
     for f in FILES:
         doc = load(f.name)
         assert doc["name"] and doc["on"] and doc["jobs"], f.name
@@ -93,8 +93,11 @@ def test_permissions_are_empty_by_default_and_granted_per_job() -> None:
         assert "write-all" not in str(perms) and "read-all" not in str(perms)
         writes = {k for k, v in perms.items() if v == "write"}
         # id-token (OIDC) goes only with cloud work; writes to GitHub only to the jobs that post.
-        assert writes <= {"id-token", "pull-requests", "issues"}, f"{file}:{name}: {writes}"
-        assert not ({"pull-requests", "issues"} & writes and "id-token" in writes), \
+        # The failover's stack files go back to main through a branch and a pull request.
+        allowed = {"id-token", "pull-requests", "issues"} | ({"contents"} if (file, name) == ("failover.yml", "stack-files")
+                                                             else set())
+        assert writes <= allowed, f"{file}:{name}: {writes}"
+        assert not ({"pull-requests", "issues", "contents"} & writes and "id-token" in writes), \
             f"{file}:{name}: a job that posts to GitHub must not also hold cloud credentials"
 
 
@@ -281,6 +284,54 @@ def test_drift_runs_nightly_on_every_stack_and_reports() -> None:
     report = jobs["report"]
     assert report["if"] == "${{ failure() }}" and report["permissions"] == {"issues": "write"}
     assert "gh issue create" in steps(report)[-1]["run"]
+
+
+# ---------------------------------------------------------------------------------------------
+# failover.yml
+
+
+def test_failover_is_dispatched_by_hand_validated_and_approved_in_the_pairs_environment() -> None:
+    doc = load("failover.yml")
+    assert set(doc["on"]) == {"workflow_dispatch"}
+    assert set(doc["on"]["workflow_dispatch"]["inputs"]) == {"to", "health-timeout", "resume-run-id"}
+    jobs = doc["jobs"]
+    runs = [step.get("run", "") for step in steps(jobs["pair"])]
+    assert 'python -m infra.failover_cli --github-output "$TO" >> "$GITHUB_OUTPUT"' in runs
+    job = jobs["failover"]
+    assert job["needs"] == "pair"
+    # The pair's GitHub environment: `prod` requires a reviewer (docs/ci.md).
+    assert job["environment"] == "${{ needs.pair.outputs.environment }}"
+    assert job["concurrency"] == {"group": "failover-${{ needs.pair.outputs.traffic-stack }}",
+                                  "cancel-in-progress": False}
+    assert doc["concurrency"]["cancel-in-progress"] is False
+    assert job["permissions"] == {"contents": "read", "actions": "read", "id-token": "write"}
+
+
+def test_failover_authenticates_to_both_clouds_and_the_dns_then_runs_the_command() -> None:
+    job = load("failover.yml")["jobs"]["failover"]
+    names = [uses(step).split("@")[0] or step.get("name", "") for step in steps(job)]
+    run = names.index("Fail over")
+    for action in OIDC_ACTIONS.values():
+        assert names.index(action) < run, f"{action} signs in before the failover"
+    script = steps(job)[run]["run"]
+    assert 'infra.cli failover --to "$TO" --yes --journal "$JOURNAL"' in script
+
+
+def test_failover_keeps_the_journal_so_a_rerun_resumes_and_returns_the_stack_files() -> None:
+    doc = load("failover.yml")
+    job = doc["jobs"]["failover"]
+    names = [uses(step).split("@")[0] or step.get("name", "") for step in steps(job)]
+    run = names.index("Fail over")
+    restores = [i for i, step in enumerate(steps(job)) if uses(step).startswith("actions/download-artifact@")]
+    assert restores and all(i < run for i in restores)
+    assert all(steps(job)[i]["with"]["name"] == "failover-journal" for i in restores)
+    uploads = {step["with"]["name"]: step for step in steps(job) if uses(step).startswith("actions/upload-artifact@")}
+    assert uploads["failover-journal"]["if"] == "always()" and uploads["failover-journal"]["with"]["overwrite"] is True
+    assert job["env"]["JOURNAL"].startswith("failover-journal/")
+    assert uploads["failover-stacks"]["with"]["path"] == "stacks/"
+    back = doc["jobs"]["stack-files"]
+    assert "id-token" not in back["permissions"]
+    assert "gh pr create" in steps(back)[-1]["run"]
 
 
 # ---------------------------------------------------------------------------------------------
