@@ -140,3 +140,19 @@ def test_the_workflow_learns_the_pair_and_its_environment(stacks: Path) -> None:
         "config:\n  im-platform:environment: 'prod\\nx=y'\n  im-platform:dr:\n    peer: prod-aws\n    role: standby\n")
     with pytest.raises(Exception, match="im-platform:environment of prod-azure"):
         github_outputs("prod-azure", stacks)
+
+
+def test_the_readme_dry_run_example_runs(stacks: Path, tmp_path: Path) -> None:
+    """`python -m infra.cli failover --to prod-azure --dry-run`, as the README writes it: on the
+    repository's stacks/ once it holds the example pair's traffic stack, on the fixture until then."""
+    readme = (ROOT / "README.md").read_text()
+    assert "python -m infra.cli failover --to prod-azure --dry-run" in readme
+    has_pair = any("im-platform:traffic" in p.read_text() for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    extra = [] if has_pair else ["--stacks-dir", str(stacks)]
+    journal = tmp_path / "never.json"
+    run = subprocess.run([sys.executable, "-m", "infra.cli", "failover", "--to", "prod-azure", "--dry-run",
+                          "--journal", str(journal), *extra], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "to prod-azure" in run.stdout and "promote   would run: prod-azure" in run.stdout
+    assert not journal.exists()
