@@ -204,7 +204,12 @@ def _pid_alive(pid: int) -> bool:
         return True      # alive, owned by someone else
     except OSError:
         return True
-    return True
+    # A killed process its parent has not reaped yet still answers signal 0: a zombie is gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def _stale_reason(lock: Path, holder: dict[str, Any], ttl_s: float) -> str | None:

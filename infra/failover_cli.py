@@ -197,6 +197,10 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
     except FailoverError as exc:
         print(f"failover: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"failover: interrupted; {journal} records the step that was running. Rerun the same "
+              "command to resume (that step runs again; finished ones do not)", file=sys.stderr)
+        return EXIT_FAILED
     for line in summary(report, pair, args.health_timeout):
         print(line)
     if not args.dry_run:

@@ -357,3 +357,20 @@ def test_an_active_call_that_fails_is_a_failed_preflight(journal: Path) -> None:
     control.faults["active"] = [RuntimeError("no state backend")]
     report = run(control, journal)
     assert not report.ok and report.failed_step == "preflight" and control.names() == ["active"]
+
+
+def test_a_killed_holder_not_yet_reaped_is_dead(journal: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        proc.kill()
+        import time
+        for _ in range(100):
+            if Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        journal.parent.mkdir(parents=True)
+        lock_path(journal).write_text(json.dumps({"host": socket.gethostname(), "pid": proc.pid}))
+        report = run(FakeControl(), journal)
+        assert report.ok and any("is gone" in w for w in report.warnings)
+    finally:
+        proc.wait()
