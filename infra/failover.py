@@ -458,10 +458,12 @@ class _Run:
 def failover(target: str, *, control: Control, journal: str | os.PathLike[str], health_timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S,
              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
              dry_run: bool = False, probe_interval_s: float = PROBE_INTERVAL_S, drain_s: float = DRAIN_S,
-             pair: Sequence[str] | None = None, lock_ttl_s: float = LOCK_TTL_S,
+             pair: Sequence[str] | None = None, lock_ttl_s: float = LOCK_TTL_S, demote: bool = True,
              on_step: Callable[[str, str, float, str | None], None] | None = None) -> Report:
     """Moves traffic to `target`; see the module docstring. `on_step(name, status, seconds, error)`
-    hears each step start ("running") and end (done, failed, pending). Raises FailoverError (LockHeld,
+    hears each step start ("running") and end (done, failed, pending). `demote=False` stops after
+    the route step and leaves the demotion pending in the journal (for a run where the old
+    primary's cluster is reachable). Raises FailoverError (LockHeld,
     JournalConflict, JournalError, UsageError) when the run cannot start; any other outcome is in
     the Report (ok False names the failed step)."""
     if not isinstance(target, str) or not target:
@@ -499,7 +501,10 @@ def failover(target: str, *, control: Control, journal: str | os.PathLike[str], 
                 if not run.run_step(name, body):
                     failed = name
                     break
-            if failed is None and not run.run_step("demote", run.demote):
+            if failed is None and not demote and not _done(run.j, "demote"):
+                run.warnings.append(f"the demotion of {run.j['source']} is left pending (no demotion asked for): "
+                                    "rerun with the same journal where its cluster is reachable")
+            elif failed is None and not run.run_step("demote", run.demote):
                 run.warnings.append(
                     f"the demotion of {run.j['source']} failed ({run.j['steps']['demote']['error']}); "
                     f"{run.target} serves. Rerun with the same journal to demote it once its cloud answers")

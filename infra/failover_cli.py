@@ -193,7 +193,8 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
     started = time.monotonic()
     try:
         report = failover(target, control=control, journal=journal, health_timeout_s=args.health_timeout,
-                          dry_run=args.dry_run, pair=pair.stacks, on_step=None if args.dry_run else _print_step)
+                          dry_run=args.dry_run, pair=pair.stacks, on_step=None if args.dry_run else _print_step,
+                          demote=not args.no_demote)
     except FailoverError as exc:
         print(f"failover: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -217,6 +218,9 @@ def register(subparsers: Any) -> None:
                    help="the run's journal (default .failover/<traffic-stack>.json); a rerun resumes from it")
     p.add_argument("--health-timeout", type=float, default=DEFAULT_HEALTH_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long the target may take to pass {HEALTH_PASSES} probes in a row (default %(default)g)")
+    p.add_argument("--no-demote", action="store_true",
+                   help="stop after routing; the demotion stays pending in the journal for a rerun "
+                        "from where the old primary's cluster API is reachable")
     p.add_argument("--stacks-dir", metavar="DIR", help="the folder of stack files (default stacks/)")
     p.set_defaults(func=cmd_failover, needs_stack=False)
 
@@ -229,7 +233,13 @@ def github_outputs(target: str, stacks_dir: Path) -> dict[str, str]:
     for key, value in (("traffic stack", pair.traffic_stack), ("im-platform:environment", environment)):
         if not isinstance(value, str) or not STACK_NAME.match(value):
             raise PairError(f"{key} of {target} is {value!r}: a name of letters, digits, '-', '_' or '.' expected")
-    return {"traffic-stack": pair.traffic_stack, "environment": str(environment)}
+    source = pair.stacks[1] if pair.stacks[0] == target else pair.stacks[0]
+    clouds = {s: _config(stacks_dir / f"Pulumi.{s}.yaml").get("im-platform:cloud") for s in (target, source)}
+    for key, value in (("im-platform:cloud", clouds[target]), ("im-platform:cloud", clouds[source])):
+        if value not in ("aws", "gcp", "azure"):
+            raise PairError(f"{key} of the pair of {target} is {value!r}: aws, gcp or azure expected")
+    return {"traffic-stack": pair.traffic_stack, "environment": str(environment), "cloud": str(clouds[target]),
+            "peer": source, "peer-cloud": str(clouds[source])}
 
 
 def main(argv: list[str]) -> int:

@@ -374,3 +374,11 @@ def test_a_killed_holder_not_yet_reaped_is_dead(journal: Path) -> None:
         assert report.ok and any("is gone" in w for w in report.warnings)
     finally:
         proc.wait()
+
+
+def test_without_demotion_the_run_stops_after_routing_and_a_rerun_demotes(journal: Path) -> None:
+    control = FakeControl()
+    report = run(control, journal, demote=False)
+    assert report.ok and control.names() == ["active", "promote", "route"] and report.pending == ["demote"]
+    control.calls.clear()
+    assert run(control, journal).ok and control.names() == ["demote"]

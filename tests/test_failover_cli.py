@@ -135,7 +135,8 @@ def test_other_commands_still_need_a_stack(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_the_workflow_learns_the_pair_and_its_environment(stacks: Path) -> None:
-    assert github_outputs("prod-azure", stacks) == {"traffic-stack": "prod-traffic", "environment": "prod"}
+    assert github_outputs("prod-azure", stacks) == {"traffic-stack": "prod-traffic", "environment": "prod",
+                                                    "cloud": "azure", "peer": "prod-aws", "peer-cloud": "aws"}
     (stacks / "Pulumi.prod-azure.yaml").write_text(
         "config:\n  im-platform:environment: 'prod\\nx=y'\n  im-platform:dr:\n    peer: prod-aws\n    role: standby\n")
     with pytest.raises(Exception, match="im-platform:environment of prod-azure"):

@@ -314,7 +314,17 @@ def test_failover_authenticates_to_both_clouds_and_the_dns_then_runs_the_command
     for action in OIDC_ACTIONS.values():
         assert names.index(action) < run, f"{action} signs in before the failover"
     script = steps(job)[run]["run"]
-    assert 'infra.cli failover --to "$TO" --yes --journal "$JOURNAL"' in script
+    assert 'infra.cli failover --to "$TO" --yes --no-demote --journal "$JOURNAL"' in script
+    assert job["runs-on"] == ["self-hosted", "im-platform", "${{ inputs.to }}"], "the target's own runner"
+    # The old primary's runner resumes the same journal: it only demotes.
+    demote = load("failover.yml")["jobs"]["demote"]
+    assert demote["runs-on"] == ["self-hosted", "im-platform", "${{ needs.pair.outputs.peer }}"]
+    assert set(demote["needs"]) == {"pair", "failover"}
+    names = [uses(step).split("@")[0] or step.get("name", "") for step in steps(demote)]
+    script = steps(demote)[names.index("Demote the old primary")]["run"]
+    assert 'infra.cli failover --to "$TO" --yes --journal "$JOURNAL"' in script and "--no-demote" not in script
+    restored = [step["with"]["name"] for step in steps(demote) if uses(step).startswith("actions/download-artifact@")]
+    assert restored == ["failover-stacks", "failover-journal"]
 
 
 def test_failover_keeps_the_journal_so_a_rerun_resumes_and_returns_the_stack_files() -> None:
