@@ -8,6 +8,7 @@ built, validated and tested without any runtime. `infra.config` is the only prod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 CLOUDS = ("aws", "gcp", "azure")
 
@@ -85,6 +86,25 @@ class NodePoolSpec:
 class Guardrails:
     max_nodes_per_pool: int = 200
     max_nodes_per_cluster: int = 500
+    # USD a month: the stack's `max` cost (every pool at maxNodes all month) may not exceed it.
+    max_monthly_cost: Decimal | None = None
+
+
+# -- What a stack costs (im-platform:cost) -------------------------------------------------------------
+
+# The reference IM day: hourly load as a fraction of the peak (UTC hours 0..23).
+DEFAULT_COST_CURVE: tuple[Decimal, ...] = tuple(Decimal(x) for x in (
+    "0.70", "0.50", "0.35", "0.25", "0.20", "0.20", "0.25", "0.40", "0.60", "0.75", "0.80", "0.85",
+    "0.90", "0.85", "0.80", "0.80", "0.80", "0.80", "0.85", "0.90", "0.95", "1.00", "1.00", "0.90"))
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    """How the cost model reads this stack: its daily load curve, NAT egress and price overrides."""
+
+    curve: tuple[Decimal, ...] = DEFAULT_COST_CURVE
+    egress_gib_per_month: Decimal = Decimal(0)
+    catalog: str | None = None  # a path relative to the repository root
 
 
 # -- IM service tiers on the cluster (im-platform:services) -----------------------------------------
@@ -221,6 +241,7 @@ class ClusterSpec:
     capacity_buffers: tuple[CapacityBufferSpec, ...] = ()
     # Set when this stack is one half of a DR pair (im-platform:dr).
     dr: DrSpec | None = None
+    cost: CostSpec = field(default_factory=CostSpec)
 
     @property
     def is_prod(self) -> bool:

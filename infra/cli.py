@@ -24,7 +24,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Further subcommands: each module has `register(subparsers)`, which adds its parser and sets
 # `func` (a callable taking the parsed args and returning the exit status). A command that reads no
 # single stack sets `needs_stack=False` (failover names its stacks with --to).
-EXTRA_COMMANDS: list[str] = ["infra.check", "infra.manifests", "infra.failover_cli"]
+EXTRA_COMMANDS: list[str] = ["infra.check", "infra.manifests", "infra.failover_cli", "infra.cost.command"]
 
 
 def _progress(message: str) -> None:

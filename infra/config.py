@@ -12,12 +12,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from components import shapes
 from components.naming import PROJECT
 from components.spec import (
     CLOUDS,
+    DEFAULT_COST_CURVE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_NETWORK_CIDR,
     DEFAULT_POD_CIDR,
@@ -27,6 +29,7 @@ from components.spec import (
     SYSTEM_POOL,
     TAINT_EFFECTS,
     ClusterSpec,
+    CostSpec,
     Guardrails,
     NodePoolSpec,
     Taint,
@@ -38,7 +41,7 @@ T = TypeVar("T")
 
 NS = f"{PROJECT}:"
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -220,7 +223,9 @@ def read_taints(path: str, value: Any) -> tuple[Taint, ...]:
 POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints")
 CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", "admins", "viewers")
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
-GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster")
+GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster", "maxMonthlyCost")
+COST_KEYS = ("curve", "egressGiBPerMonth", "catalog")
+CATALOG_PATH_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+\.ya?ml$")
 
 
 def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
@@ -343,7 +348,44 @@ def read_guardrails(value: Any) -> Guardrails:
     defaults = Guardrails()
     per_pool = optional(path, obj, "maxNodesPerPool", lambda p, v: as_int(p, v, 1), defaults.max_nodes_per_pool)
     per_cluster = optional(path, obj, "maxNodesPerCluster", lambda p, v: as_int(p, v, 1), defaults.max_nodes_per_cluster)
-    return Guardrails(max_nodes_per_pool=per_pool, max_nodes_per_cluster=per_cluster)
+    cost = optional(path, obj, "maxMonthlyCost", lambda p, v: as_decimal(p, v, "a USD amount such as \"25000\""), None)
+    return Guardrails(max_nodes_per_pool=per_pool, max_nodes_per_cluster=per_cluster, max_monthly_cost=cost)
+
+
+def as_decimal(path: str, value: Any, what: str, minimum: Decimal = Decimal(0)) -> Decimal:
+    """A non-negative amount, written as a string or a number (never read through a float)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(path, value, f"expected {what}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(path, value, f"expected {what}") from None
+    if not amount.is_finite() or amount < minimum:
+        raise ConfigError(path, value, f"expected {what} (at least {minimum})")
+    return amount
+
+
+def read_cost(value: Any) -> CostSpec:
+    path = f"{NS}cost"
+    obj = as_mapping(path, value)
+    check_keys(path, obj, COST_KEYS)
+    curve = DEFAULT_COST_CURVE
+    if "curve" in obj:
+        raw = as_list(f"{path}.curve", obj["curve"])
+        expected = "24 hourly loads from 0 to 1 as a fraction of the peak, the largest exactly 1"
+        if len(raw) != 24:
+            raise ConfigError(f"{path}.curve", raw, f"expected {expected} (got {len(raw)} values)")
+        curve = tuple(as_decimal(f"{path}.curve[{i}]", v, "a load from 0 to 1") for i, v in enumerate(raw))
+        for i, load in enumerate(curve):
+            if load > 1:
+                raise ConfigError(f"{path}.curve[{i}]", raw[i], "expected a load from 0 to 1 (a fraction of the peak)")
+        if max(curve) != 1:
+            raise ConfigError(f"{path}.curve", raw, f"expected {expected}: the peak hour is 1")
+    egress = optional(path, obj, "egressGiBPerMonth",
+                      lambda p, v: as_decimal(p, v, "GiB a month through NAT, a number >= 0"), Decimal(0))
+    catalog = optional(path, obj, "catalog", lambda p, v: as_str(p, v, CATALOG_PATH_RE,
+                       "a YAML file path relative to the repository root, such as prices/negotiated.yaml"), None)
+    return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +458,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     cluster = read_cluster(cluster_raw, cloud)
     cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
     guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
+    cost = read_cost(structured(f"{NS}cost", own["cost"])) if "cost" in own else CostSpec()
     # Imported here: services_config builds on the readers above (a top-level import would be circular).
     from infra.services_config import read_capacity_buffers, read_services
     services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
@@ -433,5 +476,6 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         guardrails=guardrails,
         services=services,
         capacity_buffers=buffers,
+        cost=cost,
         **cluster,
     )

@@ -18,10 +18,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from components.naming import MANAGED_BY, dns_label
 from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, ClusterSpec, Guardrails
+from infra.cost import catalog as cost_catalog
+from infra.cost import model as cost_model
 
 UNKNOWN = "[unknown]"
 REQUIRED_TAGS = ("environment", "stack", "managed-by")
@@ -132,12 +135,22 @@ class Context:
     environment: str
     max_nodes_per_pool: int = Guardrails.max_nodes_per_pool
     max_nodes_per_cluster: int = Guardrails.max_nodes_per_cluster
+    # im-platform:guardrails.maxMonthlyCost and what pricing the stack's `max` needs (from the spec).
+    max_monthly_cost: Decimal | None = None
+    cloud: str = ""
+    region: str = ""
+    cost_pools: tuple[cost_model.PoolInput, ...] = ()
+    cost_catalog: str | None = None
 
     @classmethod
     def from_spec(cls, spec: ClusterSpec) -> Context:
         return cls(stack=spec.stack, environment=spec.environment,
                    max_nodes_per_pool=spec.guardrails.max_nodes_per_pool,
-                   max_nodes_per_cluster=spec.guardrails.max_nodes_per_cluster)
+                   max_nodes_per_cluster=spec.guardrails.max_nodes_per_cluster,
+                   max_monthly_cost=spec.guardrails.max_monthly_cost, cloud=spec.cloud, region=spec.region,
+                   cost_pools=tuple(cost_model.PoolInput(p.name, p.machine_types, p.spot, p.min_nodes, p.max_nodes)
+                                    for p in spec.node_pools),
+                   cost_catalog=spec.cost.catalog)
 
     @property
     def is_prod(self) -> bool:
@@ -712,6 +725,20 @@ def check_object_store_versioned(resources: Sequence[Resource], ctx: Context) ->
                 yield r, f"storage account {name!r} has no {AZURE_BLOB_SERVICE} with isVersioningEnabled"
 
 
+def check_max_monthly_cost(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    """The stack's `max` (every pool at maxNodes all month, plus the fixed fees its resources incur)."""
+    if ctx.max_monthly_cost is None:
+        return
+    prices = cost_catalog.region_prices(ctx.cloud, ctx.region, ctx.cost_catalog)
+    counts = cost_model.count_fixed((r.type, r.props) for r in resources)
+    most = cost_model.estimate(ctx.cost_pools, counts, prices, (Decimal(1),) * 24).max
+    if most > ctx.max_monthly_cost:
+        subject = next((r for r in resources if r.type in CLUSTER_TYPES), None)
+        yield subject, (f"the stack may cost {cost_model.money(most.quantize(Decimal('0.01')))} USD a month with every "
+                        f"pool at maxNodes, above im-platform:guardrails.maxMonthlyCost "
+                        f"({cost_model.money(ctx.max_monthly_cost)})")
+
+
 RULES: tuple[Rule, ...] = (
     Rule("api-endpoint-not-open", "The Kubernetes API endpoint is private or limited to listed CIDRs, never 0.0.0.0/0.",
          "List who may reach the API in im-platform:cluster.apiAllowedCidrs, or leave it empty for a private endpoint.",
@@ -757,6 +784,11 @@ RULES: tuple[Rule, ...] = (
          "Azure blob versioning).",
          "Turn versioning on; the lifecycle rule expires old versions after a while.",
          stack_check=check_object_store_versioned),
+    Rule("max-monthly-cost", "The stack's max monthly cost (every pool at maxNodes all month, plus fixed fees) stays "
+         "within im-platform:guardrails.maxMonthlyCost (USD; no limit when unset).",
+         "Lower the pools' maxNodes or pick cheaper shapes (python -m infra.cli cost shows the figures), or raise "
+         "the guardrail in the stack file if the cost is intended.",
+         stack_check=check_max_monthly_cost),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from pulumi_policy import EnforcementLevel  # noqa: E402
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # noqa: E402
 
 from infra.config import load_spec  # noqa: E402
+from infra.cost.model import PoolInput  # noqa: E402
 from infra.rules import UNKNOWN, Context  # noqa: E402
 from policy.pack import PACK_NAME, policies  # noqa: E402
 
@@ -102,8 +104,15 @@ def context_from_stack_file(path: Path, stack: str) -> Context:
 
 
 def context_from_json(data: dict[str, Any]) -> Context:
+    """A Context from JSON; the cost guardrail's fields are optional (no limit when absent)."""
+    limit = data.get("maxMonthlyCost")
     return Context(stack=data["stack"], environment=data["environment"],
-                   max_nodes_per_pool=data["maxNodesPerPool"], max_nodes_per_cluster=data["maxNodesPerCluster"])
+                   max_nodes_per_pool=data["maxNodesPerPool"], max_nodes_per_cluster=data["maxNodesPerCluster"],
+                   max_monthly_cost=Decimal(limit) if limit is not None else None,
+                   cloud=data.get("cloud", ""), region=data.get("region", ""),
+                   cost_pools=tuple(PoolInput(p["name"], tuple(p["instanceTypes"]), p["spot"], p["minNodes"],
+                                              p["maxNodes"]) for p in data.get("costPools") or ()),
+                   cost_catalog=data.get("costCatalog"))
 
 
 def main(argv: list[str] | None = None) -> int:

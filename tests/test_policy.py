@@ -19,6 +19,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ from infra.rules import (
     evaluate,
     open_to_world,
 )
-from tests.conftest import ROOT, spec_plan
+from tests.conftest import ROOT, make_config, spec_plan
 from tests.plans import sharing_plans
 
 BAD_STACKS = sorted((ROOT / "tests" / "bad-stacks").glob("Pulumi.*.yaml"))
@@ -348,13 +349,37 @@ FAILING: list[tuple[str, str, Change, str]] = [
     ("object-store-versioned", "gcp", extras(gcs_bucket(versioning={"enabled": False})), "versioning.enabled"),
     ("object-store-versioned", "azure", extras(*azure_store(with_service=False)), "no azure-native:storage:BlobServiceProperties"),
     ("object-store-versioned", "azure", extras(*azure_store(service={"isVersioningEnabled": False})), "isVersioningEnabled"),
+    # The shared spec as planned, under a 1000 USD limit (its max is far above it).
+    ("max-monthly-cost", "aws", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
+    ("max-monthly-cost", "gcp", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
+    ("max-monthly-cost", "azure", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
 ]
 
 
 def cluster_case_context(rule: str, cloud: str) -> Context:
     """The cluster cases raise one pool to the 200-node pool limit: within it, but the pools
     together (124 nodes in the shared spec, plus the raise) then pass a 200-node cluster limit."""
+    if rule == "max-monthly-cost":
+        return spec_context(cloud, max_monthly_cost=Decimal(1000))
     return ctx_for(cloud, max_nodes_per_cluster=200) if rule == "max-nodes-per-cluster" else ctx_for(cloud)
+
+
+def spec_context(cloud: str, **changes: Any) -> Context:
+    """The Context `check` builds for the shared spec (conftest.CLUSTER) as prod on one cloud."""
+    from infra.config import load_spec
+
+    return replace(Context.from_spec(load_spec(make_config(cloud), project="im-platform", stack=f"prod-{cloud}")),
+                   **changes)
+
+
+def context_json(ctx: Context) -> dict[str, Any]:
+    """A Context as policy.offline's --batch reads it."""
+    return {"stack": ctx.stack, "environment": ctx.environment, "maxNodesPerPool": ctx.max_nodes_per_pool,
+            "maxNodesPerCluster": ctx.max_nodes_per_cluster,
+            "maxMonthlyCost": None if ctx.max_monthly_cost is None else str(ctx.max_monthly_cost),
+            "cloud": ctx.cloud, "region": ctx.region, "costCatalog": ctx.cost_catalog,
+            "costPools": [{"name": p.name, "instanceTypes": list(p.instance_types), "spot": p.spot,
+                           "minNodes": p.min_nodes, "maxNodes": p.max_nodes} for p in ctx.cost_pools]}
 
 
 def _case_id(case: tuple[str, str, Change, str]) -> str:
@@ -639,8 +664,7 @@ def check_violations(doc: Plan | dict[str, Any], ctx: Context) -> set[tuple[str,
 def test_policy_pack_reports_exactly_what_check_reports(policy_python: Path) -> None:
     docs = crafted_documents()
     batch = [{"name": name, "plan": doc.to_json() if isinstance(doc, Plan) else doc,
-              "context": {"stack": ctx.stack, "environment": ctx.environment,
-                          "maxNodesPerPool": ctx.max_nodes_per_pool, "maxNodesPerCluster": ctx.max_nodes_per_cluster}}
+              "context": context_json(ctx)}
              for name, doc, ctx in docs]
     run = subprocess.run([str(policy_python), "-m", "policy.offline", "--batch"], input=json.dumps(batch),
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)

@@ -1,0 +1,213 @@
+"""The dated price catalog: one YAML file per cloud in this package's `catalog/`, decimal strings.
+
+    cloud: aws
+    controlPlane: {source, as_of, hourly: {standard: "0.10"}}
+    regions:
+      eu-west-1:
+        source: ...                     # where the prices come from (a string or a list)
+        as_of: "2026-07-20"             # the date of that source
+        spotDiscount: "0.60"            # spot = on-demand x (1 - discount) where no spot price is listed
+        rates: {predefined: {n2: {vcpu, gib}}, custom: {n2: {vcpu, gib}}}   # GCP only
+        instances: {c7i.large: "0.1008", n2-standard-8: {onDemand: "0.4272", spot: "0.1034"}}
+        fixed: {source, as_of, natGatewayHourly, natGatewayPerGiB, loadBalancerHourly,
+                kmsKeyMonthly, healthCheckMonthly}
+
+A stack's override file (`im-platform:cost.catalog`) has the same shape; what it lists replaces the
+shipped price, key by key. A missing price is a `PriceError` naming it, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.errors import ConfigError
+
+CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+ROOT = Path(__file__).resolve().parent.parent.parent
+# A price list older than this is probably out of date: `cost` warns, naming its date.
+STALE_AFTER_DAYS = 180
+FIXED_KEYS = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "healthCheckMonthly")
+_CUSTOM_GCP = re.compile(r"^(?P<family>[a-z0-9]+)-custom-(?P<vcpu>\d+)-(?P<mib>\d+)$")
+
+try:  # the C loader reads the catalog several times faster; PyYAML falls back to Python when absent
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+class PriceError(ConfigError):
+    """A type, region or fee the catalog has no price for (exit status 2, like a config error)."""
+
+
+@dataclass(frozen=True)
+class RegionPrices:
+    cloud: str
+    region: str
+    source: str
+    as_of: dt.date
+    spot_discount: Decimal
+    instances: Mapping[str, Mapping[str, Decimal]]  # type -> {"onDemand": .., "spot": ..?}
+    fixed: Mapping[str, Decimal]
+    control_plane: Mapping[str, Decimal]  # tier -> hourly
+    rates: Mapping[str, Any] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    dates: tuple[dt.date, ...] = ()
+
+    def node_price(self, instance_type: str, spot: bool) -> Decimal:
+        """Hourly price of one node; a spot price where listed, else on-demand less the spot discount."""
+        entry = self.instances.get(instance_type)
+        if entry is None:
+            entry = self._custom(instance_type)
+        if spot:
+            if "spot" in entry:
+                return entry["spot"]
+            return entry["onDemand"] * (1 - self.spot_discount)
+        return entry["onDemand"]
+
+    def _custom(self, instance_type: str) -> Mapping[str, Decimal]:
+        match = _CUSTOM_GCP.match(instance_type) if self.cloud == "gcp" else None
+        rate = (self.rates.get("custom") or {}).get(match["family"]) if match else None
+        if not match or not rate:
+            raise PriceError(f"price of {instance_type}", f"{self.cloud} {self.region}",
+                             f"no price in the catalog for instance type {instance_type} in {self.region}; "
+                             f"add it to an override catalog (im-platform:cost.catalog)")
+        gib = Decimal(match["mib"]) / 1024
+        return {"onDemand": Decimal(match["vcpu"]) * rate["vcpu"] + gib * rate["gib"]}
+
+    def fee(self, key: str) -> Decimal:
+        if key not in self.fixed:
+            raise PriceError(f"price of {key}", f"{self.cloud} {self.region}", "no price in the catalog")
+        return self.fixed[key]
+
+    def control_plane_hourly(self, tier: str) -> Decimal:
+        if tier not in self.control_plane:
+            raise PriceError(f"price of the {tier} control plane", self.cloud, "no price in the catalog")
+        return self.control_plane[tier]
+
+    @property
+    def oldest(self) -> dt.date:
+        return min(self.dates)
+
+
+def _dec(where: str, value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConfigError(where, value, "expected a price as a decimal string such as \"0.4032\"")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(where, value, "expected a price as a decimal string such as \"0.4032\"") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(where, value, "expected a price >= 0")
+    return amount
+
+
+def _date(where: str, value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(where, value, "expected a date such as 2026-07-20") from None
+
+
+def _load(path: Path, where: str) -> Mapping[str, Any]:
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
+    except OSError:
+        raise ConfigError(where, str(path), "no such file (a price catalog, relative to the repository root)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(where, str(path), f"not valid YAML: {exc}") from None
+    if not isinstance(doc, Mapping):
+        raise ConfigError(where, str(path), "expected a price catalog (a mapping with cloud and regions)")
+    return doc
+
+
+_RAW: dict[Path, Mapping[str, Any]] = {}
+
+
+def raw_catalog(cloud: str) -> Mapping[str, Any]:
+    """The shipped catalog of one cloud, read once per process."""
+    path = CATALOG_DIR / f"{cloud}.yaml"
+    if path not in _RAW:
+        _RAW[path] = _load(path, f"catalog {cloud}")
+    return _RAW[path]
+
+
+def regions(cloud: str) -> tuple[str, ...]:
+    return tuple(raw_catalog(cloud).get("regions") or {})
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def region_prices(cloud: str, region: str, override: str | None = None) -> RegionPrices:
+    """Prices of one region, the stack's override file (relative to the repository root) applied."""
+    doc: Mapping[str, Any] = raw_catalog(cloud)
+    shipped = (doc.get("regions") or {}).get(region)
+    sources: list[str] = []
+    if override:
+        extra = _load(ROOT / override, "im-platform:cost.catalog")
+        if extra.get("cloud", cloud) == cloud:
+            doc = _merge(doc, extra)
+            sources.append(override)
+    block = (doc.get("regions") or {}).get(region)
+    where = f"catalog {cloud}.regions.{region}"
+    if not isinstance(block, Mapping):
+        raise PriceError(f"price of region {region}", cloud,
+                         f"no prices in the catalog for {cloud} region {region} (catalog regions: "
+                         f"{', '.join(doc.get('regions') or {})}); add it to an override catalog (im-platform:cost.catalog)")
+    instances: dict[str, dict[str, Decimal]] = {}
+    for name, entry in (block.get("instances") or {}).items():
+        if isinstance(entry, Mapping):
+            instances[name] = {k: _dec(f"{where}.instances.{name}.{k}", v) for k, v in entry.items()}
+        else:
+            instances[name] = {"onDemand": _dec(f"{where}.instances.{name}", entry)}
+    fixed_block = block.get("fixed") or {}
+    fixed = {k: _dec(f"{where}.fixed.{k}", fixed_block[k]) for k in FIXED_KEYS if k in fixed_block}
+    cp = doc.get("controlPlane") or {}
+    control = {k: _dec(f"catalog {cloud}.controlPlane.hourly.{k}", v) for k, v in (cp.get("hourly") or {}).items()}
+    rates = {kind: {fam: {k: _dec(f"{where}.rates.{kind}.{fam}.{k}", v) for k, v in r.items()}
+                    for fam, r in fams.items()} for kind, fams in (block.get("rates") or {}).items()}
+    dates = [_date(f"{where}.as_of", block.get("as_of"))]
+    # An override dates and sources its own prices; the shipped ones it leaves in place keep theirs.
+    kept = shipped if isinstance(shipped, Mapping) and shipped is not block else {}
+    for sub, label in ((fixed_block, f"{where}.fixed.as_of"), (cp, f"catalog {cloud}.controlPlane.as_of"),
+                       (kept, f"catalog {cloud}.regions.{region}.as_of")):
+        if sub.get("as_of") is not None:
+            dates.append(_date(label, sub["as_of"]))
+    for sub in (block, kept, fixed_block, cp):
+        listed = sub.get("source") or []
+        for src in [listed] if isinstance(listed, str) else listed:
+            if str(src) not in sources:
+                sources.append(str(src))
+    return RegionPrices(cloud=cloud, region=region, source=str(block.get("source", "")), as_of=min(dates),
+                        spot_discount=_dec(f"{where}.spotDiscount", block.get("spotDiscount", "0")),
+                        instances=instances, fixed=fixed, control_plane=control, rates=rates,
+                        sources=tuple(sources), dates=tuple(dates))
+
+
+def stale_warning(prices: RegionPrices, today: dt.date | None = None) -> str | None:
+    """A warning when the oldest price used is older than STALE_AFTER_DAYS, naming its date."""
+    today = today or dt.date.today()
+    oldest = prices.oldest
+    age = (today - oldest).days
+    if age > STALE_AFTER_DAYS:
+        return (f"warning: the {prices.cloud} price catalog for {prices.region} is dated {oldest.isoformat()}, "
+                f"{age} days ago (more than {STALE_AFTER_DAYS}): prices may have changed; refresh "
+                f"infra/cost/catalog/{prices.cloud}.yaml or set im-platform:cost.catalog")
+    return None

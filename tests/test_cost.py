@@ -1,0 +1,336 @@
+"""The cost model and `python -m infra.cli cost`: the contract's rules, the catalog, the guardrail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components import shapes
+from infra.cost import catalog, model
+from infra.cost.command import REGION_GROUPS
+from tests.conftest import ROOT
+from tests.plans import stack_plan
+from tests.test_cli import cli_in_process, copy_stack
+
+CONTRACT_POOL_KEYS = {"name", "instanceTypes", "spot", "minNodes", "maxNodes", "nodeHourlyCost", "monthlyCost"}
+
+
+class FlatPrices:
+    """A catalog region where every type costs what `table` says (spot: its own entry)."""
+
+    def __init__(self, table: dict[str, str], spot: dict[str, str] | None = None) -> None:
+        self.table = {k: Decimal(v) for k, v in table.items()}
+        self.spot = {k: Decimal(v) for k, v in (spot or {}).items()}
+
+    def node_price(self, instance_type: str, spot: bool) -> Decimal:
+        return (self.spot if spot else self.table)[instance_type]
+
+    def fee(self, key: str) -> Decimal:
+        return Decimal("1")
+
+    def control_plane_hourly(self, tier: str) -> Decimal:
+        return Decimal("0.10")
+
+
+def cost_json(*args: str) -> dict[str, Any]:
+    result = cli_in_process("cost", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+# -- the model's rules --------------------------------------------------------------------------------
+
+
+def test_node_count_is_clamped_between_min_and_max() -> None:
+    curve = [Decimal("0.01"), Decimal("0.2"), Decimal("0.21"), Decimal(1)] + [Decimal(1)] * 20
+    assert model.hourly_nodes(3, 40, curve)[:4] == [3, 8, 9, 40]  # ceil(0.4)=1 -> 3; ceil(8.4) = 9
+    assert model.hourly_nodes(0, 6, [Decimal(0)] * 24) == [0] * 24
+
+
+def test_every_step_down_is_held_ten_minutes_and_the_day_wraps() -> None:
+    counts = [2] * 12 + [1] * 12
+    # Twelve hours of 2, twelve of 1, and one ten-minute hold at the step down at hour 12. Hour 0
+    # steps up from hour 23, so it holds nothing.
+    assert model.day_node_minutes(counts) == 12 * 120 + 12 * 60 + 10
+    wrapped = [1] * 12 + [2] * 12  # the step down is at hour 0 (after yesterday's hour 23)
+    assert model.day_node_minutes(wrapped) == 12 * 120 + 12 * 60 + 10
+    assert model.day_node_minutes([5, 1] * 12) == 12 * 300 + 12 * 60 + 12 * 40
+
+
+def test_a_month_is_730_hours_of_modeled_days() -> None:
+    prices = FlatPrices({"a": "0.5"})
+    flat = model.pool_cost("p", ("a",), False, 2, 2, [Decimal(1)] * 24, prices)
+    assert flat.at_min == flat.modeled == flat.at_max == Decimal("730")  # 2 nodes x 0.5 x 730
+    # Half the day at 4 nodes, half at 2: 3 nodes on average, plus one 10-minute hold of 2 nodes.
+    curve = [Decimal(1)] * 12 + [Decimal("0.5")] * 12
+    pool = model.pool_cost("p", ("a",), False, 0, 4, curve, prices)
+    assert pool.modeled == (Decimal(12 * 240 + 12 * 120 + 20) * Decimal("0.5") * 730 / 1440).quantize(Decimal("0.01"))
+
+
+def test_a_spot_pool_costs_the_mean_of_its_types_spot_prices() -> None:
+    prices = FlatPrices({"a": "1", "b": "1"}, spot={"a": "0.30", "b": "0.50", "c": "0.40"})
+    assert model.node_hourly(prices, ("a", "b", "c"), True) == Decimal("0.40")
+    assert model.node_hourly(prices, ("a", "b"), False) == Decimal("1")  # on-demand: the primary type
+
+
+def test_spot_price_is_the_listed_one_or_on_demand_less_the_documented_discount() -> None:
+    aws = catalog.region_prices("aws", "eu-west-1")
+    assert aws.node_price("m7i.2xlarge", True) == aws.node_price("m7i.2xlarge", False) * (1 - aws.spot_discount)
+    gcp = catalog.region_prices("gcp", "asia-east1")
+    assert gcp.node_price("n2-standard-8", True) == Decimal(str(gcp.instances["n2-standard-8"]["spot"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=100), min_size=24, max_size=24),
+       st.integers(min_value=0, max_value=50), st.integers(min_value=0, max_value=60),
+       st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("20"), places=4))
+def test_min_is_at_most_modeled_is_at_most_max(loads: list[int], low: int, extra: int, price: Decimal) -> None:
+    loads[0] = 100  # the largest load is exactly 1
+    curve = [Decimal(x) / 100 for x in loads]
+    pool = model.pool_cost("p", ("a",), False, low, low + extra, curve, FlatPrices({"a": str(price)}))
+    assert pool.at_min <= pool.modeled <= pool.at_max
+
+
+def test_fixed_fees_are_counted_from_the_plan() -> None:
+    def counts(stack: str) -> model.FixedCounts:
+        return model.count_fixed((r["type"], r["inputs"]) for r in stack_plan(stack).resources)
+
+    # prod on AWS: a NAT gateway per zone; the gateway tier's LoadBalancer Service is the one public LB.
+    assert counts("prod-aws") == model.FixedCounts(clusters=1, control_plane_tier="standard", nat_gateways=3,
+                                                  load_balancers=1, kms_keys=1, health_checks=0)
+    assert counts("dev-aws").nat_gateways == 1
+    assert counts("staging-gcp") == model.FixedCounts(clusters=1, nat_gateways=1, load_balancers=1, kms_keys=1)
+    assert counts("prod-azure").control_plane_tier == "standard"
+    internal = {"spec": {"type": "LoadBalancer"},
+                "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}}
+    assert model.count_fixed([("kubernetes:core/v1:Service", internal)]).load_balancers == 0
+    assert model.count_fixed([("aws:route53/healthCheck:HealthCheck", {})] * 2).health_checks == 2
+
+
+# -- the catalog -------------------------------------------------------------------------------------------
+
+
+def every_shape_type(cloud: str) -> set[str]:
+    """Every instance type the shape tables can produce, on-demand and spot."""
+    found: set[str] = set()
+    for vcpu in range(2, 129):
+        for ratio in (1, 2, 4, 8):
+            for spot in (False, True):
+                try:
+                    found.update(shapes.machine_types(cloud, vcpu, vcpu * ratio, spot))
+                except shapes.ShapeError:
+                    pass
+    return found
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_every_type_the_shapes_produce_has_a_price_in_every_catalog_region(cloud: str) -> None:
+    types = every_shape_type(cloud)
+    assert len(types) > 20
+    regions = catalog.regions(cloud)
+    assert len(regions) >= 3  # the stacks' region, one more in Europe, one more in Asia
+    for region in regions:
+        prices = catalog.region_prices(cloud, region)
+        for t in sorted(types):
+            for spot in (False, True):
+                assert prices.node_price(t, spot) > 0, (region, t, spot)
+        for key in catalog.FIXED_KEYS:
+            prices.fee(key)
+
+
+def test_catalog_regions_cover_the_stacks_and_the_comparison_table() -> None:
+    for group in REGION_GROUPS:
+        for cloud, region in group.items():
+            assert region in catalog.regions(cloud), (cloud, region)
+    for path in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        doc = cost_json("--config-file", str(path))
+        assert doc["region"] in catalog.regions(doc["cloud"])
+
+
+@pytest.mark.parametrize(("cloud", "region", "instance_type", "list_price"), [
+    ("aws", "eu-west-1", "c7i.2xlarge", "0.4032"),
+    ("aws", "eu-west-1", "m6i.xlarge", "0.214"),
+    ("gcp", "europe-west1", "n2-standard-8", "0.4277"),
+    ("azure", "westeurope", "Standard_D8s_v5", "0.46"),
+])
+def test_well_known_types_match_the_list_price(cloud: str, region: str, instance_type: str, list_price: str) -> None:
+    got = catalog.region_prices(cloud, region).node_price(instance_type, False)
+    assert abs(got - Decimal(list_price)) / Decimal(list_price) <= Decimal("0.03")
+
+
+def test_every_price_is_a_decimal_string_with_a_source_and_a_date() -> None:
+    import yaml
+
+    for cloud in ("aws", "gcp", "azure"):
+        text = (catalog.CATALOG_DIR / f"{cloud}.yaml").read_text()
+        doc = yaml.safe_load(text)
+        for region, block in doc["regions"].items():
+            assert block["source"] and block["as_of"] and block["fixed"]["source"] and block["fixed"]["as_of"], region
+            for entry in block["instances"].values():
+                values = entry.values() if isinstance(entry, dict) else [entry]
+                assert all(isinstance(v, str) for v in values), (region, entry)
+
+
+def test_a_stale_catalog_warns_naming_its_date() -> None:
+    prices = catalog.region_prices("aws", "eu-west-1")
+    assert catalog.stale_warning(prices, today=prices.oldest + dt.timedelta(days=180)) is None
+    warning = catalog.stale_warning(prices, today=prices.oldest + dt.timedelta(days=181))
+    assert warning is not None and prices.oldest.isoformat() in warning and "181 days" in warning
+
+
+def test_cost_prints_the_stale_warning_on_stderr() -> None:
+    from infra.cost.command import stack_cost
+
+    seen: list[str] = []
+    stack_cost("dev-aws", None, today=dt.date(2030, 1, 1), warn=seen.append)
+    assert len(seen) == 1 and "2026-07-20" in seen[0]
+
+
+# -- the command -------------------------------------------------------------------------------------------
+
+
+def test_json_follows_the_contract() -> None:
+    doc = cost_json("--stack", "prod-aws")
+    assert set(doc) == {"stack", "cloud", "region", "currency", "catalog", "pools", "fixed", "totals"}
+    assert (doc["stack"], doc["cloud"], doc["region"], doc["currency"]) == ("prod-aws", "aws", "eu-west-1", "USD")
+    assert doc["catalog"]["as_of"] and doc["catalog"]["sources"]
+    for pool in doc["pools"]:
+        assert set(pool) == CONTRACT_POOL_KEYS
+        assert set(pool["monthlyCost"]) == {"min", "modeled", "max"}
+        assert all(isinstance(v, str) for v in pool["monthlyCost"].values())
+    gateway = next(p for p in doc["pools"] if p["name"] == "gateway")
+    assert (gateway["instanceTypes"], gateway["nodeHourlyCost"]) == (["c7i.2xlarge"], "0.4032")
+    worker = next(p for p in doc["pools"] if p["name"] == "worker")
+    assert len(worker["instanceTypes"]) == 4 and worker["spot"] is True
+    assert doc["fixed"][0] == {"name": "control plane (standard)", "monthlyQuantity": "730", "unit": "hours",
+                               "price": "0.10", "monthlyCost": "73.00"}
+    for f in doc["fixed"]:
+        assert set(f) == {"name", "monthlyQuantity", "unit", "price", "monthlyCost"}
+    t = {k: Decimal(v) for k, v in doc["totals"].items()}
+    assert t["min"] <= t["modeled"] <= t["max"]
+    fixed = sum(Decimal(f["monthlyCost"]) for f in doc["fixed"])
+    assert t["max"] == sum(Decimal(p["monthlyCost"]["max"]) for p in doc["pools"]) + fixed
+    assert t["savingPercent"] == (100 * (t["max"] - t["modeled"]) / t["max"]).quantize(Decimal("0.1"))
+
+
+def test_every_example_stack_costs_min_le_modeled_le_max() -> None:
+    for path in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        t = {k: Decimal(v) for k, v in cost_json("--config-file", str(path))["totals"].items()}
+        assert 0 < t["min"] <= t["modeled"] <= t["max"], path.name
+
+
+def test_text_shows_each_pool_the_fixed_fees_and_the_totals() -> None:
+    result = cli_in_process("cost", "--stack", "prod-aws")
+    assert result.returncode == 0, result.stderr
+    doc = cost_json("--stack", "prod-aws")
+    for pool in doc["pools"]:
+        assert any(line.split()[:1] == [pool["name"]] and pool["nodeHourlyCost"] in line
+                   for line in result.stdout.splitlines()), pool["name"]
+    assert "control plane (standard)" in result.stdout and "NAT gateway" in result.stdout
+    assert f"saves {doc['totals']['savingPercent']}% against max" in result.stdout
+
+
+def test_raising_max_nodes_by_n_raises_max_by_n_node_prices_for_730_hours(tmp_path: Path) -> None:
+    def worker_max(n: int):  # noqa: ANN202 - an edit of the config map
+        return lambda c: c["im-platform:cluster"]["nodePools"]["worker"].update(maxNodes=n)
+
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(cost_json("--config-file", str(copy_stack(tmp_path, "a-aws", worker_max(6))))))
+    raised = copy_stack(tmp_path, "b-aws", worker_max(13))
+    doc = cost_json("--config-file", str(raised), "--base", str(base))
+    price = Decimal(next(p for p in doc["pools"] if p["name"] == "worker")["nodeHourlyCost"])
+    before = json.loads(base.read_text())
+    assert Decimal(doc["totals"]["max"]) - Decimal(before["totals"]["max"]) == 7 * price * 730
+    change = doc["change"]
+    worker = next(p for p in change["pools"] if p["name"] == "worker")
+    assert Decimal(worker["max"]["change"]) == 7 * price * 730
+    assert worker["max"]["percent"] == str((Decimal(700) / 6).quantize(Decimal("0.1")))  # 6 -> 13 nodes
+    gateway = next(p for p in change["pools"] if p["name"] == "gateway")
+    assert Decimal(gateway["max"]["change"]) == 0 and gateway["max"]["percent"] == "0.0"
+    assert Decimal(change["totals"]["max"]["change"]) == 7 * price * 730
+    text = cli_in_process("cost", "--config-file", str(raised), "--base", str(base))
+    assert "Change against base:" in text.stdout and "worker: " in text.stdout and "total: " in text.stdout
+
+
+def test_compare_prices_all_three_clouds_cheapest_first() -> None:
+    doc = cost_json("--stack", "prod-aws", "--compare")
+    rows = doc["compare"]
+    assert {r["cloud"] for r in rows} == {"aws", "gcp", "azure"}
+    modeled = [Decimal(r["totals"]["modeled"]) for r in rows]
+    assert modeled == sorted(modeled)
+    own = next(r for r in rows if r["cloud"] == "aws")
+    assert own["totals"] == doc["totals"] and own["region"] == "eu-west-1"
+    assert next(r for r in rows if r["cloud"] == "azure")["region"] == "northeurope"
+    chosen = cost_json("--stack", "prod-aws", "--compare", "--regions", "gcp=asia-east1,azure=japaneast")
+    assert {r["cloud"]: r["region"] for r in chosen["compare"]} == {"aws": "eu-west-1", "gcp": "asia-east1",
+                                                                    "azure": "japaneast"}
+
+
+def test_an_unknown_type_exits_2_naming_it(tmp_path: Path) -> None:
+    path = copy_stack(tmp_path, "odd-aws", lambda c: c["im-platform:cluster"]["nodePools"]["gateway"]
+                      .update(instanceType="x9z.4xlarge"))
+    result = cli_in_process("cost", "--config-file", str(path))
+    assert result.returncode == 2 and "x9z.4xlarge" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_region_exits_2_naming_it(tmp_path: Path) -> None:
+    path = copy_stack(tmp_path, "far-aws", lambda c: c.update({"aws:region": "sa-east-1"}))
+    result = cli_in_process("cost", "--config-file", str(path))
+    assert result.returncode == 2 and "sa-east-1" in result.stderr
+
+
+def test_an_override_catalog_replaces_prices_and_a_missing_one_is_a_config_error(tmp_path: Path) -> None:
+    path = copy_stack(tmp_path, "deal-aws", lambda c: c.update({"im-platform:cost": {
+        "catalog": "tests/cost-override.yaml", "egressGiBPerMonth": 1000}}))
+    doc = cost_json("--config-file", str(path))
+    gateway = next(p for p in doc["pools"] if p["name"] == "gateway")
+    assert gateway["nodeHourlyCost"] == "0.15"
+    assert {"tests/cost-override.yaml", "a negotiated rate (test fixture)"} <= set(doc["catalog"]["sources"])
+    nat_data = next(f for f in doc["fixed"] if f["name"] == "NAT data processed")
+    assert nat_data["monthlyQuantity"] == "1000" and nat_data["monthlyCost"] == "48.00"
+    missing = copy_stack(tmp_path, "gone-aws", lambda c: c.update({"im-platform:cost": {"catalog": "prices/none.yaml"}}))
+    result = cli_in_process("cost", "--config-file", str(missing))
+    assert result.returncode == 2 and "im-platform:cost.catalog" in result.stderr
+
+
+@pytest.mark.parametrize(("block", "fragment"), [
+    ({"curve": [0.5] * 24}, "the peak hour is 1"),
+    ({"curve": [1] * 23}, "got 23 values"),
+    ({"curve": [1.5] + [1] * 23}, "im-platform:cost.curve[0]"),
+    ({"egressGiBPerMonth": -1}, "im-platform:cost.egressGiBPerMonth"),
+    ({"curv": []}, "did you mean 'curve'"),
+])
+def test_a_bad_cost_block_is_one_config_error(tmp_path: Path, block: dict[str, Any], fragment: str) -> None:
+    path = copy_stack(tmp_path, "bad-aws", lambda c: c.update({"im-platform:cost": block}))
+    result = cli_in_process("cost", "--config-file", str(path))
+    assert result.returncode == 2 and fragment in result.stderr, result.stderr
+    assert result.stderr.startswith("config error: ")
+
+
+# -- the guardrail -----------------------------------------------------------------------------------------
+
+
+def test_check_fails_a_stack_over_its_max_monthly_cost_naming_the_limit_and_the_figure(tmp_path: Path) -> None:
+    figure = Decimal(cost_json("--stack", "dev-aws")["totals"]["max"])
+    at_limit = copy_stack(tmp_path, "even-aws", lambda c: c["im-platform:guardrails"].update(maxMonthlyCost=str(figure)))
+    assert cli_in_process("check", "--config-file", str(at_limit)).returncode == 0
+    below = figure - Decimal("0.01")
+    over = copy_stack(tmp_path, "over-aws", lambda c: c["im-platform:guardrails"].update(maxMonthlyCost=str(below)))
+    result = cli_in_process("check", "--config-file", str(over))
+    assert result.returncode == 1
+    assert "max-monthly-cost" in result.stdout and "maxMonthlyCost" in result.stdout
+    assert f"({model.money(below)})" in result.stdout and model.money(figure.quantize(Decimal("0.01"))) in result.stdout
+
+
+def test_a_bad_max_monthly_cost_is_a_config_error(tmp_path: Path) -> None:
+    path = copy_stack(tmp_path, "bad-aws", lambda c: c["im-platform:guardrails"].update(maxMonthlyCost="lots"))
+    result = cli_in_process("check", "--config-file", str(path))
+    assert result.returncode == 2 and "im-platform:guardrails.maxMonthlyCost" in result.stderr
