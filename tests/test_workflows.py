@@ -208,6 +208,24 @@ def test_preview_runs_tests_plans_and_policy_checks_before_previewing_every_stac
     assert "gh pr comment" in steps(comment)[-1]["run"]
 
 
+def test_the_pr_comment_carries_each_stacks_monthly_cost_and_its_change_offline() -> None:
+    jobs = load("preview.yml")["jobs"]
+    cost = jobs["cost"]
+    assert cost["permissions"] == {"contents": "read"}, "offline: no cloud identity, no write access"
+    assert cost["needs"] == "stacks" and "secrets" not in str(cost)
+    checkouts = [s for s in steps(cost) if uses(s).startswith("actions/checkout@")]
+    assert [c.get("with", {}).get("path") for c in checkouts] == [None, "base"]
+    assert checkouts[1]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    script = "\n".join(s.get("run", "") for s in steps(cost))
+    assert "infra.cli cost --stack \"$stack\" --json \"${base_args[@]}\"" in script
+    assert "--base \"cost/$stack.base.json\"" in script and "cd base" in script
+    for column in ("min", "modeled", "max", "max vs base"):
+        assert f" {column} |" in script
+    comment = jobs["comment"]
+    assert "cost" in comment["needs"]
+    assert "cat cost/summary.md" in steps(comment)[-1]["run"]
+
+
 # ---------------------------------------------------------------------------------------------
 # deploy.yml
 
