@@ -1,7 +1,10 @@
 """Benchmark: plan every stack in stacks/ as users do (a whole `python -m infra.cli plan` process)
 and print wall time and resource count per stack.
 
-    python -m infra.bench [--repeat N]
+    python -m infra.bench [--repeat N] [--cost]
+
+--cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
+at most 1.3x and 3x the plan's median).
 
 Run on purpose; no test times anything.
 """
@@ -18,21 +21,35 @@ import time
 from infra.plan import ROOT, all_stacks
 
 TARGET_SECONDS = 6.0
+COST_TARGETS = {"cost": 1.3, "cost --compare": 3.0}  # x the plan of the same stack
 
 
-def plan_once(stack: str) -> tuple[float, int]:
+def timed(stack: str, *command: str) -> tuple[float, str]:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--json"],
+    result = subprocess.run([sys.executable, "-m", "infra.cli", *command, "--stack", stack, "--json"],
                             cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"plan of {stack} failed ({result.returncode}):\n{result.stderr}")
-    return elapsed, len(json.loads(result.stdout)["resources"])
+        raise SystemExit(f"{' '.join(command)} of {stack} failed ({result.returncode}):\n{result.stderr}")
+    return elapsed, result.stdout
+
+
+def plan_once(stack: str) -> tuple[float, int]:
+    elapsed, out = timed(stack, "plan")
+    return elapsed, len(json.loads(out)["resources"])
+
+
+def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]:
+    """Median time of `cost` and `cost --compare`, each over the plan's median."""
+    commands = {"cost": ("cost",), "cost --compare": ("cost", "--compare")}
+    return {name: statistics.median(timed(stack, *cmd)[0] for _ in range(repeat)) / plan_median
+            for name, cmd in commands.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per stack; the median is reported (default 3)")
+    parser.add_argument("--cost", action="store_true", help="also time cost and cost --compare against the plan")
     args = parser.parse_args(argv)
     stacks = all_stacks()
     print(f"{'stack':<16} {'resources':>9} {'median s':>9} {'max s':>7}  (whole process, {args.repeat} runs)")
@@ -45,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{stack:<16} {runs[0][1]:>9} {median:>9.2f} {max(times):>7.2f}")
         if median > TARGET_SECONDS:
             slow.append(stack)
+        if args.cost:
+            for name, ratio in cost_ratios(stack, median, args.repeat).items():
+                print(f"  {name:<16} {ratio:>5.2f}x the plan (target {COST_TARGETS[name]}x)")
+                if ratio > COST_TARGETS[name]:
+                    slow.append(f"{stack} {name}")
     if slow:
-        print(f"over the {TARGET_SECONDS:.0f} s target: {', '.join(slow)}")
+        print(f"over target: {', '.join(slow)}")
         return 1
     print(f"every stack plans within the {TARGET_SECONDS:.0f} s target")
     return 0

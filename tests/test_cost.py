@@ -258,6 +258,12 @@ def test_raising_max_nodes_by_n_raises_max_by_n_node_prices_for_730_hours(tmp_pa
     assert Decimal(change["totals"]["max"]["change"]) == 7 * price * 730
     text = cli_in_process("cost", "--config-file", str(raised), "--base", str(base))
     assert "Change against base:" in text.stdout and "worker: " in text.stdout and "total: " in text.stdout
+    # The base may also be the earlier stack's plan --json: priced the same way, the same change.
+    plan = cli_in_process("plan", "--config-file", str(copy_stack(tmp_path, "a-aws", worker_max(6))), "--json")
+    base_plan = tmp_path / "base-plan.json"
+    base_plan.write_text(plan.stdout)
+    from_plan = cost_json("--config-file", str(raised), "--base", str(base_plan))["change"]
+    assert from_plan == change
 
 
 def test_compare_prices_all_three_clouds_cheapest_first() -> None:

@@ -3,6 +3,8 @@
     python -m infra.cli cost --stack NAME [--config-file FILE] [--json] [--compare]
                              [--regions aws=R,gcp=R,azure=R] [--base FILE]
 
+`--base` takes an earlier `cost --json`, or a `plan --json` (priced with this stack's curve and catalog).
+
 Plans the stack offline once (the fixed fees are counted from the resources it really declares),
 then prices its validated spec with `infra.cost.model`. `--compare` prices the same spec on the
 other clouds without planning them again: each cloud's shape lookup picks the types, the region
@@ -137,7 +139,8 @@ def _amount(where: str, value: Any) -> Decimal:
 
 def _delta(before: Decimal, after: Decimal) -> dict[str, str | None]:
     change = after - before
-    percent = (100 * change / before).quantize(Decimal("0.1")) if before else None
+    # From nothing: 0% when still nothing, else no percentage ("new").
+    percent = (100 * change / before).quantize(Decimal("0.1")) if before else (Decimal("0.0") if not after else None)
     return {"base": model.money(before), "current": model.money(after), "change": model.money(change),
             "percent": None if percent is None else str(percent)}
 
@@ -165,9 +168,33 @@ def read_base(path: str) -> Mapping[str, Any]:
         raise ConfigError("--base", path, "no such file (the output of an earlier cost --json)") from None
     except ValueError as exc:
         raise ConfigError("--base", path, f"not JSON: {exc}") from None
-    if not isinstance(doc, Mapping) or "totals" not in doc:
-        raise ConfigError("--base", path, "expected the output of cost --json (with pools and totals)")
+    if not isinstance(doc, Mapping) or not ("totals" in doc or ("resources" in doc and "outputs" in doc)):
+        raise ConfigError("--base", path, "expected the output of cost --json or of plan --json")
     return doc
+
+
+_CLUSTER_CLOUD = {"aws:eks/cluster:Cluster": "aws", "gcp:container/cluster:Cluster": "gcp",
+                  "azure-native:containerservice:ManagedCluster": "azure"}
+
+
+def price_plan_json(plan: Mapping[str, Any], spec: ClusterSpec) -> dict[str, Any]:
+    """A base given as `plan --json` (e.g. of the base branch): priced like this stack (its curve,
+    egress and catalog), from the plan's own node pools, region and fixed-fee resources."""
+    resources = plan.get("resources") or []
+    outputs = plan.get("outputs") or {}
+    cloud = next((_CLUSTER_CLOUD[r["type"]] for r in resources if r.get("type") in _CLUSTER_CLOUD), spec.cloud)
+    region = str(outputs.get("region") or spec.region)
+    try:
+        pools = [model.PoolInput(str(p["name"]), tuple(p["machineTypes"]), bool(p["spot"]), int(p["minNodes"]),
+                                 int(p["maxNodes"])) for p in outputs.get("nodePools") or []]
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("--base", "outputs.nodePools", "expected the node pools of plan --json") from None
+    counts = model.count_fixed((r["type"], r.get("inputs") or {}) for r in resources)
+    prices = catalog.region_prices(cloud, region, spec.cost.catalog)
+    est = model.estimate(pools, counts, prices, spec.cost.curve, spec.cost.egress_gib_per_month)
+    return {"pools": [{"name": p.name, "monthlyCost": {"min": model.money(p.at_min), "modeled": model.money(p.modeled),
+                                                       "max": model.money(p.at_max)}} for p in est.pools],
+            "totals": totals_json(est)}
 
 
 # -- text ------------------------------------------------------------------------------------------------
@@ -247,6 +274,8 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     if compare_clouds:
         doc["compare"] = compare(spec, counts, est, chosen)
     if base_doc is not None:
+        if "totals" not in base_doc:
+            base_doc = price_plan_json(base_doc, spec)
         doc["change"] = base_change(base_doc, doc)
     return doc
 
@@ -276,5 +305,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="one JSON document on stdout (Infracost field names)")
     p.add_argument("--compare", action="store_true", help="price the same spec on AWS, GCP and Azure")
     p.add_argument("--regions", help="--compare in these regions: aws=R,gcp=R,azure=R (any of them)")
-    p.add_argument("--base", help="an earlier cost --json: print the change per pool and in total")
+    p.add_argument("--base", help="an earlier cost --json (or plan --json): print the change per pool and in total")
     p.set_defaults(func=cmd_cost)
