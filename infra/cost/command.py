@@ -30,11 +30,15 @@ from infra.errors import ConfigError
 
 EXIT_OK = 0
 
-# Equivalent regions: the nearest catalog region of each cloud to a region of another. A region
-# missing here compares with the first region of its cloud's row group; use --regions to choose.
+# Equivalent regions: the nearest catalog region of each cloud to a region of another. The first
+# group naming the stack's region gives the others; a region in no group needs --regions.
 REGION_GROUPS: tuple[dict[str, str], ...] = (
+    {"aws": "us-east-1", "gcp": "us-east1", "azure": "eastus"},                 # Virginia / South Carolina
+    {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"},              # Iowa: the nearest listed
+    {"aws": "us-west-2", "gcp": "us-west1", "azure": "westus2"},                # Oregon / Washington
     {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "northeurope"},        # Ireland / Belgium
-    {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "westeurope"},         # Netherlands
+    {"aws": "eu-west-1", "gcp": "europe-west4", "azure": "westeurope"},         # Netherlands
+    {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "uksouth"},            # London: the nearest listed
     {"aws": "eu-central-1", "gcp": "europe-west3", "azure": "westeurope"},      # Frankfurt
     {"aws": "ap-northeast-1", "gcp": "asia-northeast1", "azure": "japaneast"},  # Tokyo
     {"aws": "ap-northeast-1", "gcp": "asia-east1", "azure": "eastasia"},        # Taiwan / Hong Kong
