@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import difflib
-import json
 import logging
 import runpy
 import threading
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
@@ -27,12 +24,18 @@ from pulumi.runtime.config import set_all_config
 
 from infra.errors import ConfigError
 from infra.mocks import PlanMocks
+from infra.stackfiles import (  # noqa: F401 (re-exported for the CLI and tests)
+    ROOT,
+    SECRET,
+    STACKS_DIR,
+    all_stacks,
+    project_name,
+    read_stack_config,
+    stack_file,
+    stack_name_from_file,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 PROGRAM_DIR = ROOT / "infra"
-STACKS_DIR = ROOT / "stacks"
-
-SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 _SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -48,72 +51,6 @@ class PlanError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Stack files.
-
-
-def project_name() -> str:
-    with open(ROOT / "Pulumi.yaml", encoding="utf-8") as fh:
-        return str(yaml.safe_load(fh)["name"])
-
-
-def stack_file(stack: str) -> Path:
-    """`stacks/Pulumi.<stack>.yaml`; a stack without a file is a configuration error that lists the
-    stacks there are (every command taking --stack comes through here)."""
-    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = all_stacks()
-        close = difflib.get_close_matches(stack, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        listing = ", ".join(known) if known else "none yet"
-        raise ConfigError("--stack", stack,
-                          f"no such stack (no stacks/{path.name}): {hint}the stacks are {listing}; "
-                          "to add one, copy the nearest stack file (README, Configuration)")
-    return path
-
-
-def stack_name_from_file(path: Path) -> str | None:
-    name = path.name
-    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2:
-        return name[len("Pulumi."):].rsplit(".", 1)[0] or None
-    return None
-
-
-def _config_value(value: Any) -> str:
-    """What the engine hands the program: scalars as text, structured values as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return "" if value is None else str(value)
-
-
-def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[str]]:
-    """The config map and secret keys of a stack file, keyed like the engine keys them."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), None, "no such stack file; create it (see README, Configuration)") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), None, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
-    config = doc.get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: config", config, "expected a map of configuration keys")
-    values: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in config.items():
-        full = str(key) if ":" in str(key) else f"{project}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            # Encrypted values cannot be read offline; the program sees a placeholder.
-            values[full] = SECRET
-            secret_keys.append(full)
-            continue
-        values[full] = _config_value(value)
-    return values, secret_keys
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,6 +263,3 @@ def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Pla
     config, secret_keys = read_stack_config(config_file, project)
     return run_program(stack, config, secret_keys=secret_keys, project=project)
 
-
-def all_stacks() -> list[str]:
-    return sorted(n for p in STACKS_DIR.glob("Pulumi.*.yaml") if (n := stack_name_from_file(p)))
