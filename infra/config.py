@@ -30,6 +30,7 @@ from components.spec import (
     Taint,
 )
 from infra.access_config import read_access
+from infra.dr.pair import apply_role, read_dr
 from infra.errors import MISSING, ConfigError
 from infra.readers import (  # noqa: F401 (re-exported: the readers' historical home)
     NS,
@@ -47,9 +48,10 @@ from infra.readers import (  # noqa: F401 (re-exported: the readers' historical 
     structured,
 )
 from infra.services_config import read_capacity_buffers, read_services
+from infra.stackfiles import find_stack_file, read_stack_config
 
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "dr")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -302,11 +304,24 @@ AZURE_SP_CONFIG = "azure-native:clientId"
 AZURE_SP_ENV = "ARM_CLIENT_ID"
 
 
+def load_peer_spec(peer: str, *, project: str) -> ClusterSpec | None:
+    """A DR peer's spec from its own stack file (validated, its own peer left unchecked), or None."""
+    path = find_stack_file(peer)
+    if path is None:
+        return None
+    values, _ = read_stack_config(path, project)
+    try:
+        return load_spec(values, project=project, stack=peer, check_peer=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{NS}dr.peer", peer, f"but its stack file {path.name} is invalid: {exc.args[0]}") from None
+
+
 def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
-              env: Mapping[str, str] | None = None) -> ClusterSpec:
+              env: Mapping[str, str] | None = None, check_peer: bool = True) -> ClusterSpec:
     """The whole configuration of one stack, validated, as a frozen spec.
 
     `env` is the process environment where the provider reads its credentials (Azure only).
+    `check_peer` False reads a DR peer's file without checking the peer's own peer (one hop only).
     """
     own, other = split_keys(config)
     if "cloud" not in own:
@@ -329,7 +344,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
                              environment == "prod") if "services" in own else ()
     buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]),
                                     cluster["node_pools"]) if "capacityBuffer" in own else ()
-    return ClusterSpec(
+    spec = ClusterSpec(
         project=project,
         stack=stack,
         cloud=cloud,
@@ -342,3 +357,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         capacity_buffers=buffers,
         **cluster,
     )
+    if "dr" not in own:
+        return spec
+    loader = (lambda peer: load_peer_spec(peer, project=project)) if check_peer else None
+    return apply_role(spec, read_dr(structured(f"{NS}dr", own["dr"]), spec, loader))

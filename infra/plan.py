@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import runpy
 import threading
@@ -22,6 +23,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 
+from infra import stackfiles
 from infra.errors import ConfigError
 from infra.mocks import PlanMocks
 from infra.stackfiles import (  # noqa: F401 (re-exported for the CLI and tests)
@@ -129,6 +131,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.registrations.append(record)
         return response
 
+    def ReadResource(self, request: Any) -> Any:
+        """Reads (a StackReference, a `get`) are recorded like registrations, with their id."""
+        response = super().ReadResource(request)
+        record = {
+            "urn": response.urn,
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            "custom": True,
+            "inputs": {"id": request.id, **_struct(request.properties)},
+            "options": {"protect": False, "ignoreChanges": [], "dependsOn": [], "deleteBeforeReplace": False,
+                        "retainOnDelete": False, "replaceOnChanges": [], "additionalSecretOutputs": [],
+                        "provider": request.provider or None},
+        }
+        with self._lock:
+            self.registrations.append(record)
+        return response
+
     def RegisterResourceOutputs(self, request: Any) -> Any:
         with self._lock:
             self.outputs[request.urn] = _struct(request.outputs)
@@ -167,6 +187,7 @@ class Plan:
 
 
 _RUN_LOCK = threading.Lock()
+PLAN_ORGANIZATION = "organization"
 
 
 class _WorkerLoops:
@@ -206,15 +227,56 @@ def _run_main() -> None:
 _LOG = logging.getLogger("im-platform.plan")
 
 
+# Outputs of referenced stacks, per process: (stack file, stacks being planned) -> outputs.
+_REFERENCE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], list[str]]] = {}
+
+
+def referenced_stacks(config: dict[str, str]) -> list[str]:
+    """The stacks a configuration names (DR peer, a traffic stack's pair); validation is the program's."""
+    names: list[str] = []
+    for key, pick in (("im-platform:dr", lambda v: [v.get("peer")]), ("im-platform:traffic", lambda v: v.get("stacks"))):
+        try:
+            value = json.loads(config.get(key) or "null")
+            found = pick(value) if isinstance(value, dict) else []
+        except (ValueError, AttributeError):
+            continue
+        names += [n for n in found or [] if isinstance(n, str) and n not in names]
+    return names
+
+
+def reference_outputs(stack: str, chain: tuple[str, ...], project: str) -> tuple[dict[str, Any], list[str]]:
+    """What a StackReference to `stack` reads: its planned outputs (secret ones named), planned
+    before the referring stack runs, since Pulumi's runtime settings are process-global. A stack
+    already being planned up the chain answers "not deployed yet" (no outputs), as on a first
+    deployment; so does a stack whose file is missing or invalid (the program reports that)."""
+    path = stackfiles.find_stack_file(stack)
+    if stack in chain or path is None:
+        return {}, []
+    key = (str(path), chain)
+    if key not in _REFERENCE_CACHE:
+        try:
+            config, secret_keys = read_stack_config(path, project)
+            plan = run_program(stack, config, secret_keys=secret_keys, project=project, _chain=chain)
+        except (ConfigError, pulumi.RunError):
+            _REFERENCE_CACHE[key] = ({}, [])
+        else:
+            secret_names = sorted(k for k, v in plan.outputs.items() if v == SECRET)
+            _REFERENCE_CACHE[key] = (plan.revealed_outputs, secret_names)
+    return _REFERENCE_CACHE[key]
+
+
 def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
-                project: str | None = None) -> Plan:
+                project: str | None = None, _chain: tuple[str, ...] = ()) -> Plan:
     """Run infra/__main__.py under the mock runtime and return everything it registered.
 
-    A configuration error surfaces as `ConfigError`; anything else as the program raised it.
+    Stacks it references are planned first (`reference_outputs`). A configuration error surfaces
+    as `ConfigError`; anything else as the program raised it.
     """
     project = project or project_name()
+    chain = (*_chain, stack)
+    resolved = {name: reference_outputs(name, chain, project) for name in referenced_stacks(config)}
     with _RUN_LOCK:
-        mocks = PlanMocks()
+        mocks = PlanMocks(resolved)
         monitor = RecordingMonitor(mocks)
         set_all_config(dict(config), list(secret_keys or []))
         # What pulumi.runtime.set_mocks does, minus the finished root stack it installs for unit
@@ -222,7 +284,9 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
         pulumi_settings.configure(pulumi_mocks.MockSettings(
             monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_LOG),
-            project=project, stack=stack, dry_run=True, organization=None, callbacks=None))
+            project=project, stack=stack, dry_run=True,
+            # What a self-managed backend reports (the Pulumi Cloud reports the account or org).
+            organization=PLAN_ORGANIZATION, callbacks=None))
         pulumi_settings.ROOT.set(None)
         monitor.registrations.clear()
         monitor.outputs.clear()
@@ -261,5 +325,10 @@ def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Pla
         if not stack:
             raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
     config, secret_keys = read_stack_config(config_file, project)
-    return run_program(stack, config, secret_keys=secret_keys, project=project)
+    # Stacks this one names (DR peer, the traffic stack's pair) are looked up beside it first.
+    stackfiles.EXTRA_DIRS[:] = [Path(config_file).resolve().parent]
+    try:
+        return run_program(stack, config, secret_keys=secret_keys, project=project)
+    finally:
+        stackfiles.EXTRA_DIRS.clear()
 

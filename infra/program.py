@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -9,7 +10,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components import k8s, naming, registry
-from components.spec import ClusterSpec
+from components.spec import ClusterSpec, ServiceSpec
 from infra.config import load_spec
 from infra.errors import ConfigError
 
@@ -29,6 +30,32 @@ def spec_from_runtime() -> ClusterSpec:
         raise pulumi.RunError(str(exc)) from exc
 
 
+def public_tier(spec: ClusterSpec) -> ServiceSpec | None:
+    """The tier clients reach from outside: the public tier named `gateway`, else the first public
+    tier in the stack file; None without a public tier (then there is no `gateway` output)."""
+    public = [s for s in spec.services if s.public]
+    return next((s for s in public if s.name == "gateway"), public[0] if public else None)
+
+
+def peer_reference(spec: ClusterSpec) -> pulumi.StackReference | None:
+    """The DR peer's outputs: `<org>/<project>/<peer>`, the org being the one this stack runs in."""
+    if spec.dr is None:
+        return None
+    org = pulumi.get_organization()
+    return pulumi.StackReference(f"{org}/{spec.project}/{spec.dr.peer}")
+
+
+def deploy_dr(name: str, cluster: Any, spec: ClusterSpec, workloads: Any,
+              peer: pulumi.StackReference) -> dict[str, Any]:
+    """The seam for the pair's object store and replication (`components.dr.deploy`), when present."""
+    try:
+        dr = importlib.import_module("components.dr")
+    except ModuleNotFoundError:  # the DR components are not part of this checkout
+        return {}
+    outputs: dict[str, Any] = dr.deploy(name, cluster, spec, workloads, peer)
+    return outputs
+
+
 def main() -> None:
     spec = spec_from_runtime()
     cluster_cls = registry.cluster_class(spec.cloud)
@@ -46,3 +73,15 @@ def main() -> None:
     pulumi.export("nodePools", cluster.node_pools)
     if workloads and workloads.tiers:
         pulumi.export("services", workloads.endpoints())
+    gateway = public_tier(spec)
+    if gateway is not None and workloads is not None:
+        tier = next(t for t in workloads.tiers if t.service.name == gateway.name)
+        # Read by the traffic stack (DNS records, health checks) and the failover command.
+        pulumi.export("gateway", {"service": gateway.name, "address": tier.public_host,
+                                  "port": gateway.public_port, "healthPath": gateway.health_path})
+    if spec.dr is not None:
+        pulumi.export("dr", {"role": spec.dr.role, "peer": spec.dr.peer})
+        peer = peer_reference(spec)
+        assert peer is not None
+        for key, value in deploy_dr(name, cluster, spec, workloads, peer).items():
+            pulumi.export(key, value)
