@@ -56,7 +56,48 @@ def deploy_dr(name: str, cluster: Any, spec: ClusterSpec, workloads: Any,
     return outputs
 
 
+def gateway_endpoint(stack: str, reference: pulumi.StackReference) -> Any:
+    """A pair stack's `gateway` output as an endpoint; a stack not yet deployed (no output) fails
+    the deployment with the order to follow, rather than pointing DNS at nothing."""
+    from components.dns import Endpoint
+
+    def need(gateway: Any) -> dict[str, Any]:
+        if not isinstance(gateway, dict) or not gateway.get("address"):
+            raise pulumi.RunError(f"stack {stack} has no gateway address yet: deploy it before the traffic stack "
+                                  "(README, Disaster recovery: first deployment)")
+        return gateway
+
+    gateway = reference.get_output("gateway").apply(need)
+    return Endpoint(stack=stack, address=gateway.apply(lambda g: str(g["address"])),
+                    port=gateway.apply(lambda g: int(g["port"])), health_path=gateway.apply(lambda g: str(g["healthPath"])))
+
+
+def traffic_main(config: dict[str, Any]) -> None:
+    """A traffic stack: no cluster; the pair's gateways behind one name that fails over on health."""
+    from components.dns import switch_class
+    from infra.traffic.config import load_traffic
+
+    try:
+        spec = load_traffic(config, project=pulumi.get_project(), stack=pulumi.get_stack())
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from exc
+    org = pulumi.get_organization()
+    endpoints = [gateway_endpoint(stack, pulumi.StackReference(f"{org}/{spec.project}/{stack}")) for stack in spec.stacks]
+    switch = switch_class(spec.provider)(naming.dns_label(f"im-{spec.stack}", 40), spec, endpoints)
+    pulumi.export("traffic", {"name": spec.name, "active": spec.active, "stacks": list(spec.stacks),
+                              "provider": spec.provider, "zone": spec.zone, "ttl": spec.ttl,
+                              "switchSeconds": spec.switch_seconds})
+    for key, value in switch.outputs.items():
+        pulumi.export(key, value)
+
+
 def main() -> None:
+    config = raw_config()
+    from infra.traffic.config import is_traffic
+
+    if is_traffic(config):
+        traffic_main(config)
+        return
     spec = spec_from_runtime()
     cluster_cls = registry.cluster_class(spec.cloud)
     name = naming.cluster_name(spec.stack)
