@@ -326,9 +326,6 @@ def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Pla
             raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
     config, secret_keys = read_stack_config(config_file, project)
     # Stacks this one names (DR peer, the traffic stack's pair) are looked up beside it first.
-    stackfiles.EXTRA_DIRS[:] = [Path(config_file).resolve().parent]
-    try:
+    with stackfiles.searching_beside(config_file):
         return run_program(stack, config, secret_keys=secret_keys, project=project)
-    finally:
-        stackfiles.EXTRA_DIRS.clear()
 

@@ -7,8 +7,10 @@ A stack named by another is looked up in `search_dirs()`: the folder of the file
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,18 @@ SECRET = "[secret]"
 
 # Folders searched before stacks/ for a stack named by another (set by the plan for --config-file).
 EXTRA_DIRS: list[Path] = []
+
+
+@contextlib.contextmanager
+def searching_beside(config_file: Path | None) -> Iterator[None]:
+    """Look up stacks named by `config_file` in its folder first, for the duration of the block."""
+    saved = list(EXTRA_DIRS)
+    if config_file is not None:
+        EXTRA_DIRS[:] = [Path(config_file).resolve().parent]
+    try:
+        yield
+    finally:
+        EXTRA_DIRS[:] = saved
 
 
 def search_dirs() -> list[Path]:
