@@ -86,12 +86,14 @@ def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> Traf
             raise ConfigError(item, other, f"but its stack file is invalid: {exc.args[0]}") from None
         if spec is None:
             raise ConfigError(item, other, f"no stack file Pulumi.{other}.yaml: expected an existing cluster stack")
+        specs[other] = spec
+    for i, other in enumerate(stacks):
+        item, spec = f"{stacks_path}[{i}]", specs[other]
         if spec.dr is None or spec.dr.peer != stacks[1 - i]:
             raise ConfigError(item, other, f"but {other} does not name {stacks[1 - i]} as its im-platform:dr.peer: "
                                            "expected the two stacks of one DR pair")
         if not any(s.public for s in spec.services):
             raise ConfigError(item, other, f"but {other} has no public tier: expected a public gateway to route to")
-        specs[other] = spec
     active = required(TRAFFIC_KEY, block, "active", lambda p, v: v)
     if active not in stacks:
         raise ConfigError(f"{TRAFFIC_KEY}.active", active, f"expected one of the stacks: {', '.join(stacks)}")
