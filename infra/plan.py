@@ -329,3 +329,16 @@ def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Pla
     with stackfiles.searching_beside(config_file):
         return run_program(stack, config, secret_keys=secret_keys, project=project)
 
+
+def is_traffic_stack(stack: str) -> bool:
+    values, _ = read_stack_config(stack_file(stack), project_name())
+    return "im-platform:traffic" in values
+
+
+def cluster_stacks() -> list[str]:
+    """The stacks that declare a cluster (every stack but the traffic stacks)."""
+    return [s for s in all_stacks() if not is_traffic_stack(s)]
+
+
+def traffic_stacks() -> list[str]:
+    return [s for s in all_stacks() if is_traffic_stack(s)]
