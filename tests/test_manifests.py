@@ -366,7 +366,7 @@ def test_stack_objects_match_the_schemas_of_its_kubernetes_version(stack: str) -
     assert not problems, f"{stack} (Kubernetes {result.kubernetes_version}):\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("stack", all_stacks())
+@pytest.mark.parametrize("stack", cluster_stacks())
 def test_a_directory_walking_validator_finds_only_valid_objects(stack: str, tmp_path: Path) -> None:
     """What a user runs on the directory (`kubeconform -strict DIR` here is kubernetes-validate
     --strict over every file under it): each file must be a valid object, the index and the Helm
