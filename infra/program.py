@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
@@ -47,13 +46,10 @@ def peer_reference(spec: ClusterSpec) -> pulumi.StackReference | None:
 
 def deploy_dr(name: str, cluster: Any, spec: ClusterSpec, workloads: Any,
               peer: pulumi.StackReference) -> dict[str, Any]:
-    """The seam for the pair's object store and replication (`components.dr.deploy`), when present."""
-    try:
-        dr = importlib.import_module("components.dr")
-    except ModuleNotFoundError:  # the DR components are not part of this checkout
-        return {}
-    outputs: dict[str, Any] = dr.deploy(name, cluster, spec, workloads, peer)
-    return outputs
+    """The pair's object store, replication and trust (`components.dr`): the outputs to export."""
+    from components import dr
+
+    return dr.deploy(name, cluster, spec, workloads, peer)
 
 
 def gateway_endpoint(stack: str, reference: pulumi.StackReference) -> Any:
