@@ -225,10 +225,15 @@ def _run_main() -> None:
     """What the host does: run the program directory's __main__.py as __main__."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
 _LOG = logging.getLogger("im-platform.plan")
+# A stack planned only so that another can read its outputs speaks through its own logger, which
+# is silent: its warnings (a peer "not deployed yet" in a shallow plan) are not the user's stack's.
+_REFERENCE_LOG = logging.getLogger("im-platform.plan.reference")
+_REFERENCE_LOG.propagate = False
+_REFERENCE_LOG.addHandler(logging.NullHandler())
 
 
-# Outputs of referenced stacks, per process: (stack file, stacks being planned) -> outputs.
-_REFERENCE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], list[str]]] = {}
+# Outputs of referenced stacks, per process: (stack file, its content, shallow) -> outputs.
+_REFERENCE_CACHE: dict[tuple[str, str, bool], tuple[dict[str, Any], list[str]]] = {}
 
 
 def referenced_stacks(config: dict[str, str]) -> list[str]:
@@ -246,17 +251,23 @@ def referenced_stacks(config: dict[str, str]) -> list[str]:
 
 def reference_outputs(stack: str, chain: tuple[str, ...], project: str) -> tuple[dict[str, Any], list[str]]:
     """What a StackReference to `stack` reads: its planned outputs (secret ones named), planned
-    before the referring stack runs, since Pulumi's runtime settings are process-global. A stack
-    already being planned up the chain answers "not deployed yet" (no outputs), as on a first
-    deployment; so does a stack whose file is missing or invalid (the program reports that)."""
+    before the referring stack runs, since Pulumi's runtime settings are process-global.
+
+    A stack already being planned up the chain (A -> B -> A) is planned once more *shallow*: its own
+    references answer "not deployed yet" (no outputs). So B sees what A exports by itself (its
+    issuer, its replication account) and declares what it would once A is deployed, and A sees that:
+    the plan shows the converged pair, and the cycle ends there. A stack whose file is missing or
+    invalid answers with no outputs (the referring program reports that)."""
     path = stackfiles.find_stack_file(stack)
-    if stack in chain or path is None:
+    if path is None:
         return {}, []
-    key = (str(path), chain)
+    shallow = stack in chain
+    text = path.read_text(encoding="utf-8")
+    key = (str(path.resolve()), text, shallow)
     if key not in _REFERENCE_CACHE:
         try:
             config, secret_keys = read_stack_config(path, project)
-            plan = run_program(stack, config, secret_keys=secret_keys, project=project, _chain=chain)
+            plan = run_program(stack, config, secret_keys=secret_keys, project=project, _chain=chain, _shallow=shallow)
         except (ConfigError, pulumi.RunError):
             _REFERENCE_CACHE[key] = ({}, [])
         else:
@@ -266,7 +277,7 @@ def reference_outputs(stack: str, chain: tuple[str, ...], project: str) -> tuple
 
 
 def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
-                project: str | None = None, _chain: tuple[str, ...] = ()) -> Plan:
+                project: str | None = None, _chain: tuple[str, ...] = (), _shallow: bool = False) -> Plan:
     """Run infra/__main__.py under the mock runtime and return everything it registered.
 
     Stacks it references are planned first (`reference_outputs`). A configuration error surfaces
@@ -274,7 +285,8 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
     """
     project = project or project_name()
     chain = (*_chain, stack)
-    resolved = {name: reference_outputs(name, chain, project) for name in referenced_stacks(config)}
+    resolved = {name: ({}, []) if _shallow else reference_outputs(name, chain, project)
+                for name in referenced_stacks(config)}
     with _RUN_LOCK:
         mocks = PlanMocks(resolved)
         monitor = RecordingMonitor(mocks)
@@ -283,7 +295,7 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
         # tests: like the host, the plan runs the program inside a fresh Stack (run_in_stack).
         features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
         pulumi_settings.configure(pulumi_mocks.MockSettings(
-            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_LOG),
+            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_REFERENCE_LOG if _chain else _LOG),
             project=project, stack=stack, dry_run=True,
             # What a self-managed backend reports (the Pulumi Cloud reports the account or org).
             organization=PLAN_ORGANIZATION, callbacks=None))
