@@ -266,3 +266,45 @@ class ClusterSpec:
     @property
     def user_pools(self) -> tuple[NodePoolSpec, ...]:
         return tuple(p for p in self.node_pools if not p.is_system)
+
+
+# -- The traffic stack: one public name switched between the two stacks of a pair (im-platform:traffic) --
+
+TRAFFIC_PROVIDERS = ("route53",)
+HEALTH_CHECK_INTERVALS = (10, 30)  # seconds: the only request intervals Route 53 offers
+DEFAULT_TRAFFIC_TTL = 30
+DEFAULT_HEALTH_INTERVAL_SECONDS = 10
+DEFAULT_HEALTH_FAILURE_THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class HealthCheckSpec:
+    path: str | None = None  # None: each stack's own gateway healthPath (its `gateway` output)
+    interval_seconds: int = DEFAULT_HEALTH_INTERVAL_SECONDS
+    failure_threshold: int = DEFAULT_HEALTH_FAILURE_THRESHOLD
+
+
+@dataclass(frozen=True)
+class TrafficSpec:
+    """A stack with no cluster: `name` (inside `zone`) points at `active`, failing over on health."""
+
+    project: str
+    stack: str
+    provider: str  # one of TRAFFIC_PROVIDERS
+    zone: str
+    name: str
+    stacks: tuple[str, str]
+    active: str
+    region: str
+    environment: str = ""  # the pair's
+    ttl: int = DEFAULT_TRAFFIC_TTL
+    health_check: HealthCheckSpec = field(default_factory=HealthCheckSpec)
+
+    @property
+    def standby(self) -> str:
+        return next(s for s in self.stacks if s != self.active)
+
+    @property
+    def switch_seconds(self) -> int:
+        """How long clients may still reach a failed stack: failed checks in a row, then the TTL."""
+        return self.health_check.interval_seconds * self.health_check.failure_threshold + self.ttl

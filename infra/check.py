@@ -36,7 +36,11 @@ SECRET_KEY = re.compile(r"(secret|password|passwd|token|credential|private.?key|
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Deployment order on merge: every environment that is neither staging nor prod goes first.
-WAVES = ("dev", "staging", "prod")
+# Traffic stacks deploy last: after every cluster stack, so both gateways of their pair exist.
+WAVES = ("dev", "staging", "prod", "traffic")
+CLUSTER_WAVES = WAVES[:-1]
+# The cloud a traffic stack's DNS provider lives on: its deploy job needs that cloud's credentials.
+TRAFFIC_PROVIDER_CLOUD = {"route53": "aws"}
 # Where a stack's Pulumi jobs run. A stack whose program declares Kubernetes objects needs its
 # cluster's API, which every example stack limits to listed ranges or keeps private: its preview,
 # deploy and drift jobs run on its own self-hosted runner, one that can reach that API (docs/ci.md).
@@ -91,14 +95,23 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
     """Plan the stack offline and evaluate every rule; raises ConfigError on a bad configuration."""
     from infra.config import load_spec
     from infra.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
+    from infra.stackfiles import searching_beside
+    from infra.traffic.config import is_traffic, load_traffic
 
     plan = plan_stack(stack, config_file)
     path = config_file or stack_file(plan.stack)
     project = project_name()
     values, _ = read_stack_config(path, project)
-    spec = load_spec(values, project=project, stack=plan.stack or stack_name_from_file(path) or "")
+    name = plan.stack or stack_name_from_file(path) or ""
+    with searching_beside(config_file):
+        if is_traffic(values):
+            # No cluster: the rules run over its DNS resources with the pair's environment.
+            traffic = load_traffic(values, project=project, stack=name)
+            context = Context(stack=name, environment=traffic.environment)
+        else:
+            context = Context.from_spec(load_spec(values, project=project, stack=name))
     resources = [Resource.from_plan(r) for r in plan.resources]
-    violations = evaluate(resources, Context.from_spec(spec)) + stack_file_violations(path)
+    violations = evaluate(resources, context) + stack_file_violations(path)
     return CheckResult(plan.stack, len(resources), violations)
 
 
@@ -157,15 +170,44 @@ def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, Any]]:
             raise ConfigError(str(path), name, "expected a stack name of letters, digits, '-', '_' or '.'")
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         config = (doc.get("config") if isinstance(doc, Mapping) else None) or {}
+        traffic = config.get("im-platform:traffic")
+        if isinstance(traffic, Mapping):
+            stacks.append(_traffic_entry(name, path, traffic, directory))
+            continue
         cloud = config.get("im-platform:cloud", config.get("cloud"))
         environment = config.get("im-platform:environment", config.get("environment"))
         if not isinstance(cloud, str) or not isinstance(environment, str):
             raise ConfigError(f"{path}: im-platform:cloud / im-platform:environment", None,
                               "both are required to place the stack in the CI matrix")
-        wave = environment if environment in WAVES else "dev"
+        wave = environment if environment in CLUSTER_WAVES else "dev"
         stacks.append({"stack": name, "cloud": cloud, "environment": environment, "wave": wave,
                        "runner": runner_labels(name, declares_kubernetes_objects(config, cloud))})
     return stacks
+
+
+def _traffic_entry(name: str, path: Path, traffic: Mapping[str, Any], directory: Path) -> dict[str, Any]:
+    """A traffic stack: the last wave, its provider's cloud, its pair's environment (for the
+    GitHub environment that gates it)."""
+    provider = traffic.get("provider")
+    if provider not in TRAFFIC_PROVIDER_CLOUD:
+        raise ConfigError(f"{path}: im-platform:traffic.provider", provider,
+                          f"expected one of {', '.join(TRAFFIC_PROVIDER_CLOUD)} to place the stack in the CI matrix")
+    environment = None
+    pair = traffic.get("stacks")
+    for other in pair if isinstance(pair, list) else []:
+        other_path = directory / f"Pulumi.{other}.yaml"
+        if other_path.is_file():
+            doc = yaml.safe_load(other_path.read_text(encoding="utf-8")) or {}
+            config = (doc.get("config") if isinstance(doc, Mapping) else None) or {}
+            environment = config.get("im-platform:environment")
+            break
+    if not isinstance(environment, str):
+        raise ConfigError(f"{path}: im-platform:traffic.stacks", pair,
+                          "expected stack files in the same folder with im-platform:environment (the pair)")
+    return {"stack": name, "cloud": TRAFFIC_PROVIDER_CLOUD[provider], "environment": environment,
+            "wave": "traffic", "kind": "traffic",
+            # DNS and health checks only: cloud APIs, no cluster to reach.
+            "runner": runner_labels(name, False)}
 
 
 def github_outputs(stacks: Sequence[Mapping[str, Any]]) -> dict[str, str]:

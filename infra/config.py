@@ -7,16 +7,14 @@ Every problem raises one `ConfigError` naming the key path, the value and what i
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 from components import shapes
-from components.naming import PROJECT
 from components.spec import (
     CLOUDS,
     DEFAULT_COST_CURVE,
@@ -35,13 +33,28 @@ from components.spec import (
     Taint,
 )
 from infra.access_config import read_access
+from infra.dr.pair import apply_role, read_dr
 from infra.errors import MISSING, ConfigError
+from infra.readers import (  # noqa: F401 (re-exported: the readers' historical home)
+    NS,
+    RFC1918,
+    _did_you_mean,
+    as_bool,
+    as_int,
+    as_list,
+    as_mapping,
+    as_str,
+    check_keys,
+    optional,
+    read_cidr,
+    required,
+    structured,
+)
+from infra.services_config import read_capacity_buffers, read_services
+from infra.stackfiles import find_stack_file, read_stack_config
 
-T = TypeVar("T")
-
-NS = f"{PROJECT}:"
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -57,6 +70,7 @@ ENVIRONMENT_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 POOL_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 VERSION_RE = re.compile(r"^1\.(\d{2})$")
 SUPPORTED_MINORS = range(30, 36)
+SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")
 # Kubernetes label key: optional DNS-subdomain prefix, then a name of at most 63 characters.
 LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -65,113 +79,10 @@ TAINT_RE = re.compile(r"^(?P<key>[^=:\s]+)=(?P<value>[^=:\s]*):(?P<effect>[A-Za-
 RESERVED_LABELS = (POOL_LABEL_KEY, SPOT_LABEL_KEY)
 # The kubelet may not set labels in these namespaces, so a node pool carrying one fails to join.
 RESTRICTED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
-RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")
-
-
-# ---------------------------------------------------------------------------------------------
-# Small typed readers: each names the full key path in its error.
-
-
-def _did_you_mean(key: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def check_keys(path: str, obj: Mapping[str, Any], allowed: tuple[str, ...], sep: str = ".") -> None:
-    for key in obj:
-        if key not in allowed:
-            raise ConfigError(
-                f"{path}{sep}{key}", obj[key],
-                f"unknown key (expected one of: {', '.join(allowed)}){_did_you_mean(str(key), allowed)}",
-            )
-
-
-def as_mapping(path: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(path, value, "expected a map of keys to values")
-    return value
-
-
-def as_int(path: str, value: Any, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(path, value, "expected a whole number")
-    if minimum is not None and value < minimum:
-        raise ConfigError(path, value, f"expected a whole number >= {minimum}")
-    return value
-
-
-def as_bool(path: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(path, value, "expected true or false")
-    return value
-
-
-def as_str(path: str, value: Any, pattern: re.Pattern[str] | None = None, what: str = "a string") -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(path, value, f"expected {what}")
-    if pattern is not None and not pattern.match(value):
-        raise ConfigError(path, value, f"expected {what}")
-    return value
-
-
-def as_list(path: str, value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise ConfigError(path, value, "expected a list")
-    return value
-
-
-def required(path: str, obj: Mapping[str, Any], key: str, read: Callable[[str, Any], T]) -> T:
-    if key not in obj or obj[key] is None:
-        raise ConfigError(f"{path}.{key}", MISSING, _REQUIRED_HINTS.get(key, "required"))
-    return read(f"{path}.{key}", obj[key])
-
-
-def optional(path: str, obj: Mapping[str, Any], key: str, read: Callable[[str, Any], T], default: T) -> T:
-    if key not in obj or obj[key] is None:
-        return default
-    return read(f"{path}.{key}", obj[key])
-
-
-_REQUIRED_HINTS = {
-    "vcpu": "required: vCPUs per node, a whole number >= 2",
-    "memoryGiB": "required: memory per node in GiB, a whole number >= 1",
-    "minNodes": "required: the fewest nodes the autoscaler keeps, a whole number >= 0",
-    "maxNodes": "required: the most nodes the autoscaler may add, a whole number >= 1",
-    "nodePools": f"required: a map of pool name to pool, with a pool named {SYSTEM_POOL!r}",
-}
-
-
-def structured(key: str, raw: Any) -> Any:
-    """Pulumi passes structured config as JSON text; plain values stay strings."""
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ConfigError(key, raw, "expected a map (structured configuration), not a plain string") from None
-    return raw
 
 
 # ---------------------------------------------------------------------------------------------
 # Leaf rules.
-
-
-def read_cidr(path: str, value: Any, *, private: bool = True) -> str:
-    text = as_str(path, value, what="an IPv4 CIDR such as 10.20.0.0/16")
-    try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise ConfigError(path, value, "expected an IPv4 CIDR such as 10.20.0.0/16") from None
-        raise ConfigError(path, value, "expected a network address (host bits zero), such as 10.20.0.0/16") from None
-    if net.version != 4:
-        raise ConfigError(path, value, "expected an IPv4 CIDR")
-    if private and not any(net.subnet_of(r) for r in RFC1918):  # type: ignore[arg-type]
-        raise ConfigError(path, value, "expected a private (RFC 1918) range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
-    return str(net)
-
 
 def read_label_key(path: str, key: str) -> str:
     prefix, _, name = key.rpartition("/")
@@ -435,11 +346,24 @@ AZURE_SP_CONFIG = "azure-native:clientId"
 AZURE_SP_ENV = "ARM_CLIENT_ID"
 
 
+def load_peer_spec(peer: str, *, project: str) -> ClusterSpec | None:
+    """A DR peer's spec from its own stack file (validated, its own peer left unchecked), or None."""
+    path = find_stack_file(peer)
+    if path is None:
+        return None
+    values, _ = read_stack_config(path, project)
+    try:
+        return load_spec(values, project=project, stack=peer, check_peer=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{NS}dr.peer", peer, f"but its stack file {path.name} is invalid: {exc.args[0]}") from None
+
+
 def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
-              env: Mapping[str, str] | None = None) -> ClusterSpec:
+              env: Mapping[str, str] | None = None, check_peer: bool = True) -> ClusterSpec:
     """The whole configuration of one stack, validated, as a frozen spec.
 
     `env` is the process environment where the provider reads its credentials (Azure only).
+    `check_peer` False reads a DR peer's file without checking the peer's own peer (one hop only).
     """
     own, other = split_keys(config)
     if "cloud" not in own:
@@ -459,13 +383,11 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
     guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
     cost = read_cost(structured(f"{NS}cost", own["cost"])) if "cost" in own else CostSpec()
-    # Imported here: services_config builds on the readers above (a top-level import would be circular).
-    from infra.services_config import read_capacity_buffers, read_services
     services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
                              environment == "prod") if "services" in own else ()
     buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]),
                                     cluster["node_pools"]) if "capacityBuffer" in own else ()
-    return ClusterSpec(
+    spec = ClusterSpec(
         project=project,
         stack=stack,
         cloud=cloud,
@@ -479,3 +401,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         cost=cost,
         **cluster,
     )
+    if "dr" not in own:
+        return spec
+    loader = (lambda peer: load_peer_spec(peer, project=project)) if check_peer else None
+    return apply_role(spec, read_dr(structured(f"{NS}dr", own["dr"]), spec, loader))

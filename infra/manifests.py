@@ -398,11 +398,13 @@ def kubernetes_version(stack: str | None, config_file: Path | None = None) -> st
     """The stack's Kubernetes minor ("1.33") from its validated spec; raises ConfigError."""
     from infra.config import load_spec
     from infra.plan import project_name, read_stack_config, stack_file, stack_name_from_file
+    from infra.stackfiles import searching_beside
 
     path = config_file or stack_file(str(stack))
     project = project_name()
     values, _ = read_stack_config(path, project)
-    spec = load_spec(values, project=project, stack=stack or stack_name_from_file(path) or "", env=os.environ)
+    with searching_beside(config_file):
+        spec = load_spec(values, project=project, stack=stack or stack_name_from_file(path) or "", env=os.environ)
     return spec.kubernetes_version
 
 
@@ -411,6 +413,8 @@ def render_stack(stack: str | None, config_file: Path | None = None) -> Rendered
     from infra.plan import plan_stack
 
     plan = plan_stack(stack, config_file)
+    if not any(r["type"].startswith("kubernetes:") for r in plan.resources):
+        raise ManifestError(f"{plan.stack} declares no Kubernetes objects (a traffic stack has no cluster)")
     return render(plan, kubernetes_version(plan.stack, config_file))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import difflib
 import json
 import logging
 import runpy
@@ -19,20 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 
+from infra import stackfiles
 from infra.errors import ConfigError
 from infra.mocks import PlanMocks
+from infra.stackfiles import (  # noqa: F401 (re-exported for the CLI and tests)
+    ROOT,
+    SECRET,
+    STACKS_DIR,
+    all_stacks,
+    project_name,
+    read_stack_config,
+    stack_file,
+    stack_name_from_file,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 PROGRAM_DIR = ROOT / "infra"
-STACKS_DIR = ROOT / "stacks"
-
-SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 _SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -48,72 +53,6 @@ class PlanError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Stack files.
-
-
-def project_name() -> str:
-    with open(ROOT / "Pulumi.yaml", encoding="utf-8") as fh:
-        return str(yaml.safe_load(fh)["name"])
-
-
-def stack_file(stack: str) -> Path:
-    """`stacks/Pulumi.<stack>.yaml`; a stack without a file is a configuration error that lists the
-    stacks there are (every command taking --stack comes through here)."""
-    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = all_stacks()
-        close = difflib.get_close_matches(stack, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        listing = ", ".join(known) if known else "none yet"
-        raise ConfigError("--stack", stack,
-                          f"no such stack (no stacks/{path.name}): {hint}the stacks are {listing}; "
-                          "to add one, copy the nearest stack file (README, Configuration)")
-    return path
-
-
-def stack_name_from_file(path: Path) -> str | None:
-    name = path.name
-    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2:
-        return name[len("Pulumi."):].rsplit(".", 1)[0] or None
-    return None
-
-
-def _config_value(value: Any) -> str:
-    """What the engine hands the program: scalars as text, structured values as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return "" if value is None else str(value)
-
-
-def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[str]]:
-    """The config map and secret keys of a stack file, keyed like the engine keys them."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), None, "no such stack file; create it (see README, Configuration)") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), None, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
-    config = doc.get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: config", config, "expected a map of configuration keys")
-    values: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in config.items():
-        full = str(key) if ":" in str(key) else f"{project}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            # Encrypted values cannot be read offline; the program sees a placeholder.
-            values[full] = SECRET
-            secret_keys.append(full)
-            continue
-        values[full] = _config_value(value)
-    return values, secret_keys
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +131,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.registrations.append(record)
         return response
 
+    def ReadResource(self, request: Any) -> Any:
+        """Reads (a StackReference, a `get`) are recorded like registrations, with their id."""
+        response = super().ReadResource(request)
+        record = {
+            "urn": response.urn,
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            "custom": True,
+            "inputs": {"id": request.id, **_struct(request.properties)},
+            "options": {"protect": False, "ignoreChanges": [], "dependsOn": [], "deleteBeforeReplace": False,
+                        "retainOnDelete": False, "replaceOnChanges": [], "additionalSecretOutputs": [],
+                        "provider": request.provider or None},
+        }
+        with self._lock:
+            self.registrations.append(record)
+        return response
+
     def RegisterResourceOutputs(self, request: Any) -> Any:
         with self._lock:
             self.outputs[request.urn] = _struct(request.outputs)
@@ -230,6 +187,7 @@ class Plan:
 
 
 _RUN_LOCK = threading.Lock()
+PLAN_ORGANIZATION = "organization"
 
 
 class _WorkerLoops:
@@ -267,25 +225,80 @@ def _run_main() -> None:
     """What the host does: run the program directory's __main__.py as __main__."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
 _LOG = logging.getLogger("im-platform.plan")
+# A stack planned only so that another can read its outputs speaks through its own logger, which
+# is silent: its warnings (a peer "not deployed yet" in a shallow plan) are not the user's stack's.
+_REFERENCE_LOG = logging.getLogger("im-platform.plan.reference")
+_REFERENCE_LOG.propagate = False
+_REFERENCE_LOG.addHandler(logging.NullHandler())
+
+
+# Outputs of referenced stacks, per process: (stack file, its content, shallow) -> outputs.
+_REFERENCE_CACHE: dict[tuple[str, str, bool], tuple[dict[str, Any], list[str]]] = {}
+
+
+def referenced_stacks(config: dict[str, str]) -> list[str]:
+    """The stacks a configuration names (DR peer, a traffic stack's pair); validation is the program's."""
+    names: list[str] = []
+    for key, pick in (("im-platform:dr", lambda v: [v.get("peer")]), ("im-platform:traffic", lambda v: v.get("stacks"))):
+        try:
+            value = json.loads(config.get(key) or "null")
+            found = pick(value) if isinstance(value, dict) else []
+        except (ValueError, AttributeError):
+            continue
+        names += [n for n in found or [] if isinstance(n, str) and n not in names]
+    return names
+
+
+def reference_outputs(stack: str, chain: tuple[str, ...], project: str) -> tuple[dict[str, Any], list[str]]:
+    """What a StackReference to `stack` reads: its planned outputs (secret ones named), planned
+    before the referring stack runs, since Pulumi's runtime settings are process-global.
+
+    A stack already being planned up the chain (A -> B -> A) is planned once more *shallow*: its own
+    references answer "not deployed yet" (no outputs). So B sees what A exports by itself (its
+    issuer, its replication account) and declares what it would once A is deployed, and A sees that:
+    the plan shows the converged pair, and the cycle ends there. A stack whose file is missing or
+    invalid answers with no outputs (the referring program reports that)."""
+    path = stackfiles.find_stack_file(stack)
+    if path is None:
+        return {}, []
+    shallow = stack in chain
+    text = path.read_text(encoding="utf-8")
+    key = (str(path.resolve()), text, shallow)
+    if key not in _REFERENCE_CACHE:
+        try:
+            config, secret_keys = read_stack_config(path, project)
+            plan = run_program(stack, config, secret_keys=secret_keys, project=project, _chain=chain, _shallow=shallow)
+        except (ConfigError, pulumi.RunError):
+            _REFERENCE_CACHE[key] = ({}, [])
+        else:
+            secret_names = sorted(k for k, v in plan.outputs.items() if v == SECRET)
+            _REFERENCE_CACHE[key] = (plan.revealed_outputs, secret_names)
+    return _REFERENCE_CACHE[key]
 
 
 def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
-                project: str | None = None) -> Plan:
+                project: str | None = None, _chain: tuple[str, ...] = (), _shallow: bool = False) -> Plan:
     """Run infra/__main__.py under the mock runtime and return everything it registered.
 
-    A configuration error surfaces as `ConfigError`; anything else as the program raised it.
+    Stacks it references are planned first (`reference_outputs`). A configuration error surfaces
+    as `ConfigError`; anything else as the program raised it.
     """
     project = project or project_name()
+    chain = (*_chain, stack)
+    resolved = {name: ({}, []) if _shallow else reference_outputs(name, chain, project)
+                for name in referenced_stacks(config)}
     with _RUN_LOCK:
-        mocks = PlanMocks()
+        mocks = PlanMocks(resolved)
         monitor = RecordingMonitor(mocks)
         set_all_config(dict(config), list(secret_keys or []))
         # What pulumi.runtime.set_mocks does, minus the finished root stack it installs for unit
         # tests: like the host, the plan runs the program inside a fresh Stack (run_in_stack).
         features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
         pulumi_settings.configure(pulumi_mocks.MockSettings(
-            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_LOG),
-            project=project, stack=stack, dry_run=True, organization=None, callbacks=None))
+            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_REFERENCE_LOG if _chain else _LOG),
+            project=project, stack=stack, dry_run=True,
+            # What a self-managed backend reports (the Pulumi Cloud reports the account or org).
+            organization=PLAN_ORGANIZATION, callbacks=None))
         pulumi_settings.ROOT.set(None)
         monitor.registrations.clear()
         monitor.outputs.clear()
@@ -324,8 +337,20 @@ def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Pla
         if not stack:
             raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
     config, secret_keys = read_stack_config(config_file, project)
-    return run_program(stack, config, secret_keys=secret_keys, project=project)
+    # Stacks this one names (DR peer, the traffic stack's pair) are looked up beside it first.
+    with stackfiles.searching_beside(config_file):
+        return run_program(stack, config, secret_keys=secret_keys, project=project)
 
 
-def all_stacks() -> list[str]:
-    return sorted(n for p in STACKS_DIR.glob("Pulumi.*.yaml") if (n := stack_name_from_file(p)))
+def is_traffic_stack(stack: str) -> bool:
+    values, _ = read_stack_config(stack_file(stack), project_name())
+    return "im-platform:traffic" in values
+
+
+def cluster_stacks() -> list[str]:
+    """The stacks that declare a cluster (every stack but the traffic stacks)."""
+    return [s for s in all_stacks() if not is_traffic_stack(s)]
+
+
+def traffic_stacks() -> list[str]:
+    return [s for s in all_stacks() if is_traffic_stack(s)]

@@ -23,7 +23,8 @@ from components.spec import (
     NodePoolSpec,
     ServiceSpec,
 )
-from infra.config import (
+from infra.errors import ConfigError
+from infra.readers import (
     NS,
     _did_you_mean,
     as_bool,
@@ -36,7 +37,6 @@ from infra.config import (
     read_cidr,
     required,
 )
-from infra.errors import ConfigError
 
 SERVICES_KEY = f"{NS}services"
 BUFFER_KEY = f"{NS}capacityBuffer"

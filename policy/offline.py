@@ -32,6 +32,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer  # noqa: E402
 from infra.config import load_spec  # noqa: E402
 from infra.cost.model import PoolInput  # noqa: E402
 from infra.rules import UNKNOWN, Context  # noqa: E402
+from infra.traffic.config import is_traffic, load_traffic  # noqa: E402
 from policy.pack import PACK_NAME, policies  # noqa: E402
 
 _SIG = "4dabf18193072939515e22adb298388d"
@@ -100,6 +101,8 @@ def context_from_stack_file(path: Path, stack: str) -> Context:
         if isinstance(value, bool):
             value = "true" if value else "false"
         config[full] = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    if is_traffic(config):  # a traffic stack: no cluster, the pair's environment
+        return Context(stack=stack, environment=load_traffic(config, project="im-platform", stack=stack).environment)
     return Context.from_spec(load_spec(config, project="im-platform", stack=stack))
 
 

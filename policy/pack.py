@@ -75,6 +75,7 @@ def context_from_environment() -> Context:
 
     from infra.config import load_spec
     from infra.errors import ConfigError
+    from infra.traffic.config import is_traffic, load_traffic
 
     project = os.environ.get("PULUMI_PROJECT", "im-platform")
     # Pulumi Cloud may pass org/project/stack; tags carry the stack's own name.
@@ -84,6 +85,8 @@ def context_from_environment() -> Context:
         raise RuntimeError(f"{PACK_NAME}: no stack configuration in PULUMI_CONFIG/PULUMI_STACK; run the pack "
                            "through `pulumi preview --policy-pack policy` from the im-platform project")
     try:
+        if is_traffic(config):  # a traffic stack: no cluster, the pair's environment
+            return Context(stack=stack, environment=load_traffic(config, project=project, stack=stack).environment)
         return Context.from_spec(load_spec(config, project=project, stack=stack))
     except ConfigError as exc:
         raise RuntimeError(f"{PACK_NAME}: {exc}") from None

@@ -27,23 +27,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from infra import stackfiles
 from infra.plan import Plan, project_name, read_stack_config, run_program, stack_file
 
-_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str]
+_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str, tuple[str, ...], bool, tuple[str, ...]]
 _MEMO: dict[_Key, bytes] = {}
 
 
 def run_program_once(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
-                     project: str | None = None) -> Plan:
+                     project: str | None = None, _chain: tuple[str, ...] = (), _shallow: bool = False) -> Plan:
     """`infra.plan.run_program`, memoized for the session; returns a copy the caller owns.
 
     A configuration error is raised every time (nothing is cached for it)."""
     project = project or project_name()
-    key: _Key = (stack, tuple(sorted(config.items())), tuple(secret_keys or ()), project)
+    # Referenced stacks are looked up beside the planned file first: where it looks is part of the key.
+    where = tuple(str(d) for d in stackfiles.search_dirs())
+    key: _Key = (stack, tuple(sorted(config.items())), tuple(secret_keys or ()), project, _chain, _shallow, where)
     if key not in _MEMO:
         # Kept pickled: unpickling is a cheap deep copy (well under a millisecond per plan).
         _MEMO[key] = pickle.dumps(run_program(stack, dict(config), secret_keys=list(secret_keys or []),
-                                              project=project), pickle.HIGHEST_PROTOCOL)
+                                              project=project, _chain=_chain, _shallow=_shallow),
+                                  pickle.HIGHEST_PROTOCOL)
     plan: Plan = pickle.loads(_MEMO[key])
     return plan
 

@@ -110,7 +110,7 @@ def test_unknown_stack_says_so_and_lists_the_stacks(command: list[str]) -> None:
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith('config error: --stack is "nope": no such stack (no stacks/Pulumi.nope.yaml)')
-    assert "the stacks are dev-aws, prod-aws, prod-azure, staging-gcp" in message
+    assert "the stacks are dev-aws, prod-aws, prod-azure, prod-traffic, staging-gcp" in message
     assert "Traceback" not in result.stderr and not (ROOT / "unused").exists()
     assert "Planning" not in result.stderr, "said before any work starts"
 

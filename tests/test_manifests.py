@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from infra.manifests import INDEX, ManifestError, Rendered, render, render_stack, to_yaml, write
-from infra.plan import SECRET, UNKNOWN, Plan, all_stacks
+from infra.plan import SECRET, UNKNOWN, Plan, cluster_stacks
 from tests.conftest import ROOT
 from tests.plans import sharing_plans
 from tests.test_cli import cli_in_process, copy_stack
@@ -356,7 +356,7 @@ def test_example_stacks_have_objects_to_check() -> None:
         assert {"Namespace", "Deployment", "Service", "NetworkPolicy"} <= kinds, f"{stack}: {sorted(kinds)}"
 
 
-@pytest.mark.parametrize("stack", all_stacks())
+@pytest.mark.parametrize("stack", cluster_stacks())
 def test_stack_objects_match_the_schemas_of_its_kubernetes_version(stack: str) -> None:
     result = rendered(stack)
     assert result.kubernetes_version
@@ -366,7 +366,7 @@ def test_stack_objects_match_the_schemas_of_its_kubernetes_version(stack: str) -
     assert not problems, f"{stack} (Kubernetes {result.kubernetes_version}):\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("stack", all_stacks())
+@pytest.mark.parametrize("stack", cluster_stacks())
 def test_a_directory_walking_validator_finds_only_valid_objects(stack: str, tmp_path: Path) -> None:
     """What a user runs on the directory (`kubeconform -strict DIR` here is kubernetes-validate
     --strict over every file under it): each file must be a valid object, the index and the Helm
@@ -431,7 +431,7 @@ def checkov_failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
             pytest.fail(message)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("manifests")
-    for stack in all_stacks():
+    for stack in cluster_stacks():
         write(rendered(stack), root / stack, tmp_path_factory.mktemp("index") / stack)
     plan = synthetic_plan(bad_deployment())
     write(render(plan), root / SYNTHETIC, tmp_path_factory.mktemp("index") / SYNTHETIC)
@@ -476,7 +476,7 @@ def test_checkov_sees_what_the_hardening_prevents(checkov_failures: dict[str, li
 
 def test_stacks_fail_no_checkov_check_outside_the_skip_list(checkov_failures: dict[str, list[tuple[str, str, str]]]) -> None:
     skips = read_skips()
-    unlisted = sorted(f"{check_id}  {path}  ({resource_})" for stack in all_stacks()
+    unlisted = sorted(f"{check_id}  {path}  ({resource_})" for stack in cluster_stacks()
                       for check_id, path, resource_ in checkov_failures.get(stack, []) if check_id not in skips)
     assert not unlisted, ("checkov checks failed that tests/checkov-skips.yaml does not list; fix the object, or list "
                           "the check with the reason it does not apply:\n" + "\n".join(unlisted))
@@ -487,6 +487,6 @@ def test_skip_list_has_reasons_and_nothing_stale(checkov_failures: dict[str, lis
     for check_id, reason in skips.items():
         assert CHECK_ID.match(str(check_id)), f"{check_id}: expected a checkov Kubernetes id such as CKV_K8S_43"
         assert isinstance(reason, str) and reason.strip() and "\n" not in reason.strip(), f"{check_id}: one-line reason"
-    failing = {check_id for stack in all_stacks() for check_id, _, _ in checkov_failures.get(stack, [])}
+    failing = {check_id for stack in cluster_stacks() for check_id, _, _ in checkov_failures.get(stack, [])}
     stale = sorted(set(skips) - failing)
     assert not stale, f"skip-list entries that no stack fails any more; remove them from {SKIPS_FILE.name}: {stale}"

@@ -643,8 +643,11 @@ def crafted_documents() -> list[tuple[str, Plan | dict[str, Any], Context]]:
 
 def context_of(path: Path, stack: str) -> Context:
     from infra.config import load_spec
+    from infra.traffic.config import is_traffic, load_traffic
 
     values, _ = read_stack_config(path, "im-platform")
+    if is_traffic(values):
+        return Context(stack=stack, environment=load_traffic(values, project="im-platform", stack=stack).environment)
     return Context.from_spec(load_spec(values, project="im-platform", stack=stack))
 
 

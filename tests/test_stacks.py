@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from infra.plan import all_stacks
+from infra.plan import all_stacks, cluster_stacks, traffic_stacks
 from tests.conftest import stack_plan
 
-REQUIRED = {"dev-aws", "staging-gcp", "prod-aws", "prod-azure"}
+REQUIRED = {"dev-aws", "staging-gcp", "prod-aws", "prod-azure", "prod-traffic"}
 
 
 def test_required_example_stacks_exist() -> None:
     assert REQUIRED <= set(all_stacks())
 
 
-@pytest.mark.parametrize("stack", all_stacks())
+@pytest.mark.parametrize("stack", cluster_stacks())
 def test_stack_plans_cleanly(stack: str) -> None:
     plan = stack_plan(stack)
     assert "[unknown]" not in json.dumps(plan.to_json())
@@ -28,7 +28,15 @@ def test_stack_plans_cleanly(stack: str) -> None:
     assert plan.outputs["cloud"] == stack.split("-")[1]
 
 
-@pytest.mark.parametrize("stack", all_stacks())
+@pytest.mark.parametrize("stack", traffic_stacks())
+def test_traffic_stack_plans_cleanly(stack: str) -> None:
+    plan = stack_plan(stack)
+    assert "[unknown]" not in json.dumps(plan.to_json())
+    assert len(plan.of_type("aws:route53/healthCheck:HealthCheck")) == 2
+    assert set(plan.outputs["traffic"]) >= {"name", "active", "stacks"}
+
+
+@pytest.mark.parametrize("stack", cluster_stacks())
 def test_stack_refuses_the_ambient_kubeconfig(stack: str) -> None:
     import yaml
 

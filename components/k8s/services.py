@@ -180,8 +180,11 @@ class ServiceTier(K8sComponent):
         service_port = service.public_port if service.public else service.port
         self.address = pulumi.Output.concat(service.name, ".", self.namespace, ".svc.cluster.local:", str(service_port))
         self.public_address: pulumi.Output[str] | None = None
+        # The load balancer's hostname (AWS) or IP (GCP, Azure) alone: what DNS records point at.
+        self.public_host: pulumi.Output[str] | None = None
         if service.public:
             self.public_address = svc.status.apply(lambda s: _lb_address(s, service.public_port))  # type: ignore[arg-type]
+            self.public_host = svc.status.apply(_lb_host)  # type: ignore[arg-type]
         self.register_outputs({"address": self.address, "publicAddress": self.public_address})
 
     # -----------------------------------------------------------------------------------------
@@ -344,10 +347,14 @@ def _peer(service: ServiceSpec) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     )
 
 
-def _lb_address(status: object, port: int) -> str:
+def _lb_host(status: object) -> str:
     ingress = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
     if not ingress:
         return ""
     first = ingress[0]
-    host = getattr(first, "hostname", None) or getattr(first, "ip", None) or ""
+    return getattr(first, "hostname", None) or getattr(first, "ip", None) or ""
+
+
+def _lb_address(status: object, port: int) -> str:
+    host = _lb_host(status)
     return f"{host}:{port}" if host else ""

@@ -26,8 +26,23 @@ def _table(token: str, attr: str) -> dict[str, Any]:
     return getattr(importlib.import_module(module_name), attr)
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
 class PlanMocks(Mocks):
+    def __init__(self, stack_outputs: dict[str, tuple[dict[str, Any], list[str]]] | None = None) -> None:
+        # Stack name -> (outputs, secret output names), from the offline plans of referenced stacks.
+        self.stack_outputs = dict(stack_outputs or {})
+
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            full = str(args.resource_id or args.inputs.get("name") or args.name)
+            stack = full.rsplit("/", 1)[-1]
+            if stack not in self.stack_outputs:
+                # A reference the plan did not resolve first would read nothing: make it loud instead.
+                raise KeyError(f"the offline plan did not resolve the StackReference {full}")
+            outputs, secret_names = self.stack_outputs[stack]
+            return full, {"name": full, "outputs": outputs, "secretOutputNames": secret_names}
         if args.typ.startswith("pulumi:providers:"):
             return fake_id("provider", args.name), dict(args.inputs)
         fn: ResourceFn | None = _table(args.typ, "RESOURCES").get(args.typ)

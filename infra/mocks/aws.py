@@ -126,7 +126,28 @@ def _role_policy(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
     return f"{args.inputs.get('role')}:{name}", {"name": name}
 
 
+def _record(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    name = str(args.inputs.get("name", "")).rstrip(".")
+    zone = args.inputs.get("zoneId", "")
+    ident = args.inputs.get("setIdentifier")
+    return f"{zone}_{name}_{args.inputs.get('type', '')}" + (f"_{ident}" if ident else ""), {"fqdn": name}
+
+
+def _health_check(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    h = digest("health-check", args.name, length=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", {"arn": _arn("route53", f"healthcheck/{h}", regional=False)}
+
+
+def _zone(args: MockCallArgs) -> dict[str, Any]:
+    name = str(args.args.get("name", "example.com")).rstrip(".")
+    zone_id = "Z" + digest("zone", name, length=20).upper()
+    return {"id": zone_id, "zoneId": zone_id, "name": name, "privateZone": False,
+            "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": [f"ns-1.awsdns-00.{name}"]}
+
+
 RESOURCES = {
+    "aws:route53/record:Record": _record,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _bucket_part,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_part,
@@ -173,6 +194,7 @@ def _caller(args: MockCallArgs) -> dict[str, Any]:
 
 
 CALLS = {
+    "aws:route53/getZone:getZone": _zone,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:index/getPartition:getPartition": _partition,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller,
