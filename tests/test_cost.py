@@ -340,3 +340,13 @@ def test_a_bad_max_monthly_cost_is_a_config_error(tmp_path: Path) -> None:
     path = copy_stack(tmp_path, "bad-aws", lambda c: c["im-platform:guardrails"].update(maxMonthlyCost="lots"))
     result = cli_in_process("check", "--config-file", str(path))
     assert result.returncode == 2 and "im-platform:guardrails.maxMonthlyCost" in result.stderr
+
+
+def test_a_traffic_stack_costs_its_health_checks_and_has_no_pools() -> None:
+    doc = cost_json("--stack", "prod-traffic")
+    assert doc["pools"] == [] and (doc["cloud"], doc["region"]) == ("aws", "us-east-1")
+    checks = [f for f in doc["fixed"] if f["name"] == "health check"]
+    assert len(checks) == 1 and checks[0]["monthlyQuantity"] == "2", doc["fixed"]
+    assert doc["totals"]["min"] == doc["totals"]["max"] == checks[0]["monthlyCost"]
+    result = cli_in_process("cost", "--stack", "prod-traffic", "--compare")
+    assert result.returncode == 2 and "traffic stack" in result.stderr, result.stderr

@@ -219,6 +219,9 @@ def render(doc: Mapping[str, Any]) -> str:
                      p["nodeHourlyCost"], cents(p["monthlyCost"]["min"]), cents(p["monthlyCost"]["modeled"]),
                      cents(p["monthlyCost"]["max"])))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    if not doc["pools"]:
+        rows = []
+        lines.append("  no node pools (a traffic stack: no cluster)")
     for r in rows:
         lines.append("  " + "  ".join(str(c).ljust(w) if i < 4 else str(c).rjust(w)
                                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
@@ -260,6 +263,7 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
                warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The `cost --json` document of one stack (ConfigError/PriceError on a bad config or price)."""
     from infra.config import load_spec
+    from infra.traffic.config import is_traffic
     from infra.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
 
     chosen = parse_regions(regions)
@@ -268,7 +272,10 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     path = config_file or stack_file(plan.stack)
     project = project_name()
     values, _ = read_stack_config(path, project)
-    spec = load_spec(values, project=project, stack=plan.stack or stack_name_from_file(path) or "")
+    name = plan.stack or stack_name_from_file(path) or ""
+    spec = traffic_pricing_spec(values, project, name) if is_traffic(values) else load_spec(values, project=project, stack=name)
+    if compare_clouds and not spec.node_pools:
+        raise ConfigError("--compare", True, f"stack {name} is a traffic stack (no cluster): there is no spec to price on another cloud")
     counts = model.count_fixed((r["type"], r.get("inputs") or {}) for r in plan.resources)
     est, prices = price(spec, counts, spec.cloud, spec.region)
     warning = catalog.stale_warning(prices, today)
@@ -282,6 +289,16 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
             base_doc = price_plan_json(base_doc, spec)
         doc["change"] = base_change(base_doc, doc)
     return doc
+
+
+def traffic_pricing_spec(values: Mapping[str, Any], project: str, stack: str) -> ClusterSpec:
+    """A traffic stack priced as what it is: no cluster and no node pools, only the fixed fees its
+    plan declares (Route 53 health checks) in its DNS provider's cloud and region."""
+    from infra.traffic.config import load_traffic
+
+    traffic = load_traffic(values, project=project, stack=stack)
+    return ClusterSpec(project=project, stack=stack, cloud="aws", environment=traffic.environment or "traffic",
+                       region=traffic.region, node_pools=())
 
 
 def monthly_max(spec: ClusterSpec, resources: Sequence[tuple[str, Mapping[str, Any]]]) -> Decimal:
