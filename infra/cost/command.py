@@ -263,8 +263,8 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
                warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The `cost --json` document of one stack (ConfigError/PriceError on a bad config or price)."""
     from infra.config import load_spec
-    from infra.traffic.config import is_traffic
     from infra.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
+    from infra.traffic.config import is_traffic
 
     chosen = parse_regions(regions)
     base_doc = read_base(base) if base else None
