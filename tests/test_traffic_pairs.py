@@ -140,6 +140,30 @@ def test_the_pair_must_name_each_other(tmp_path: Path) -> None:
     assert f'im-platform:traffic.stacks[1] is "{b}", but {b} does not name' in result.stderr
 
 
+def test_a_pair_on_one_cloud_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path, a, b = write_pair(tmp_path, "aws", "gcp", edit=_onto_aws)
+    result = cli_in_process("plan", "--config-file", str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'config error: im-platform:traffic.stacks[1] is "{b}", but {a} is on aws too: '
+        "the two stacks of a DR pair run on different clouds")
+
+
+def test_a_pair_with_two_primaries_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path, _, b = write_pair(tmp_path, "aws", "gcp", edit=lambda c: c["im-platform:dr"].update(role="primary"))
+    result = cli_in_process("plan", "--config-file", str(path))
+    assert result.returncode == 2, result.stderr
+    assert f'im-platform:traffic.stacks[1] is "{b}", but both stacks have im-platform:dr.role primary' in result.stderr
+
+
+def _onto_aws(config: dict[str, Any]) -> None:
+    """The second (gcp) stack moved onto AWS, on its own ranges: only the cloud breaks the pair."""
+    for key in [k for k in config if k.startswith("gcp:")]:
+        del config[key]
+    config["aws:region"] = "eu-west-1"
+    config["im-platform:cloud"] = "aws"
+
+
 def test_a_traffic_stack_declares_no_cluster(tmp_path: Path) -> None:
     path, _, _ = write_pair(tmp_path, "aws", "gcp")
     doc = yaml.safe_load(path.read_text())

@@ -94,6 +94,18 @@ def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> Traf
                                            "expected the two stacks of one DR pair")
         if not any(s.public for s in spec.services):
             raise ConfigError(item, other, f"but {other} has no public tier: expected a public gateway to route to")
+    # The pair rules each stack checks against its peer, checked here too: the two stacks are read
+    # without their own peer checks, and a broken pair must stop here, not halfway through a plan.
+    first, second = (specs[s] for s in stacks)
+    if first.cloud == second.cloud:
+        raise ConfigError(f"{stacks_path}[1]", stacks[1], f"but {stacks[0]} is on {first.cloud} too: "
+                                                         "the two stacks of a DR pair run on different clouds")
+    if first.environment != second.environment:
+        raise ConfigError(f"{stacks_path}[1]", stacks[1], f"but its environment is {second.environment} and "
+                                                         f"{stacks[0]}'s is {first.environment}: expected one environment")
+    if first.dr is not None and second.dr is not None and first.dr.role == second.dr.role:
+        raise ConfigError(f"{stacks_path}[1]", stacks[1], f"but both stacks have im-platform:dr.role {first.dr.role}: "
+                                                         "expected one primary and one standby")
     active = required(TRAFFIC_KEY, block, "active", lambda p, v: v)
     if active not in stacks:
         raise ConfigError(f"{TRAFFIC_KEY}.active", active, f"expected one of the stacks: {', '.join(stacks)}")
