@@ -192,8 +192,10 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
         control = PulumiControl(pair.traffic_stack, work_dir=stacks_dir.parent, stacks_dir=stacks_dir)
     started = time.monotonic()
     try:
+        # time.sleep looked up when the run waits, not bound once at import: one clock for the process.
         report = failover(target, control=control, journal=journal, health_timeout_s=args.health_timeout,
-                          dry_run=args.dry_run, pair=pair.stacks, on_step=None if args.dry_run else _print_step,
+                          sleep=lambda seconds: time.sleep(seconds), dry_run=args.dry_run, pair=pair.stacks,
+                          on_step=None if args.dry_run else _print_step,
                           demote=not args.no_demote)
     except FailoverError as exc:
         print(f"failover: {exc}", file=sys.stderr)
