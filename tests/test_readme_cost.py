@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from infra.cost.command import cents
 from infra.plan import ROOT, all_stacks
-from tests.test_cli import cli_in_process
+from tests.test_cost import cost_json
 
 README = (ROOT / "README.md").read_text()
 COMPARED = "prod-aws"
-
-
-def cost_json(*args: str) -> dict[str, Any]:
-    result = cli_in_process("cost", *args, "--json")
-    assert result.returncode == 0, result.stderr
-    doc: dict[str, Any] = json.loads(result.stdout)
-    return doc
 
 
 def stacks_table() -> str:
