@@ -25,31 +25,36 @@ COST_TARGETS = {"cost": 1.3, "cost --compare": 3.0}  # x the plan of the same st
 # A plan may take at most this many times the import of the SDKs it needs (its own and those of
 # the stacks it references, planned first).
 TARGET_RATIO = 1.6
-SDK_MODULES = {"aws": "pulumi_aws", "gcp": "pulumi_gcp", "azure": "pulumi_azure_native"}
 
 
-def sdks_of(stack: str, seen: frozenset[str] = frozenset()) -> set[str]:
-    """The provider SDKs a plan of `stack` imports: its cloud's (or its DNS provider's), Kubernetes
-    for a cluster, and those of every stack it references."""
-    from infra.plan import project_name, read_stack_config, referenced_stacks
-    from infra.stackfiles import find_stack_file
-
-    path = find_stack_file(stack)
-    if path is None or stack in seen:
-        return set()
-    config, _ = read_stack_config(path, project_name())
-    cloud = config.get("im-platform:cloud") or "aws"  # a traffic stack: Route 53
-    sdks = {"pulumi", SDK_MODULES.get(cloud, "pulumi_aws")}
-    if "im-platform:cluster" in config:
-        sdks.add("pulumi_kubernetes")
-    for other in referenced_stacks(config):
-        sdks |= sdks_of(other, seen | {stack})
-    return sdks
+SDK_PACKAGES = ("pulumi", "pulumi_aws", "pulumi_gcp", "pulumi_azure_native", "pulumi_kubernetes")
+# Plans the stack in a process of its own and prints the SDK modules it ended up importing.
+_LIST_MODULES = """
+import json, sys
+from infra.plan import plan_stack
+plan_stack(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {packages!r})))
+"""
+# Imports the modules named on stdin, and nothing else.
+_IMPORT_MODULES = "import importlib, json, sys\nfor m in json.load(sys.stdin): importlib.import_module(m)\n"
 
 
-def import_once(modules: set[str]) -> float:
+def sdk_modules(stack: str) -> list[str]:
+    """Every module of the SDKs (Pulumi's and the providers') that a plan of `stack` imports: its
+    cloud's, Kubernetes for a cluster, and those of the stacks it references, planned first. The SDKs
+    load their modules lazily, so this is read off a real plan rather than guessed from the config."""
+    result = subprocess.run([sys.executable, "-c", _LIST_MODULES.format(packages=SDK_PACKAGES), stack],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"plan of {stack} failed ({result.returncode}):\n{result.stderr}")
+    modules: list[str] = json.loads(result.stdout.splitlines()[-1])
+    return modules
+
+
+def import_once(modules: list[str]) -> float:
+    """Wall time of a fresh interpreter that imports `modules` (the baseline a plan is held to)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import " + ", ".join(sorted(modules))], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", _IMPORT_MODULES], input=json.dumps(modules), text=True, cwd=ROOT, check=True)
     return time.perf_counter() - started
 
 
@@ -89,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = [plan_once(stack) for _ in range(args.repeat)]
         times = [t for t, _ in runs]
         median = statistics.median(times)
-        imports = statistics.median(import_once(sdks_of(stack)) for _ in range(args.repeat))
+        modules = sdk_modules(stack)
+        imports = statistics.median(import_once(modules) for _ in range(args.repeat))
         ratio = median / imports
         print(f"{stack:<16} {runs[0][1]:>9} {median:>9.2f} {max(times):>7.2f} {imports:>9.2f} {ratio:>6.2f}")
         if median > TARGET_SECONDS or ratio > TARGET_RATIO:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import json
 import logging
 import runpy
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +77,8 @@ def decode(value: Any, reveal: bool = False) -> Any:
             return {"asset": value.get("path") or value.get("uri") or value.get("text")}
         if sig == _ARCHIVE_SIG:
             return {"archive": value.get("path") or value.get("uri") or sorted(value.get("assets") or {})}
-        return {k: decode(v, reveal) for k, v in value.items()}
+        # Sorted: the engine's maps come in no fixed order, and a plan should diff cleanly run to run.
+        return {k: decode(value[k], reveal) for k in sorted(value)}
     if isinstance(value, list):
         return [decode(v, reveal) for v in value]
     if value == _UNKNOWN_VALUE:
@@ -221,9 +225,35 @@ class _WorkerLoops:
             loop.close()
 
 
-def _run_main() -> None:
-    """What the host does: run the program directory's __main__.py as __main__."""
+async def _settle() -> None:
+    """Wait until every output the program created has resolved, or one has failed.
+
+    The runtime waits for the same outputs after the program returns (`wait_for_rpcs`), but one
+    `asyncio.wait(FIRST_COMPLETED)` at a time over all of them: with the few thousand outputs of a
+    cluster stack that is a few hundred rounds, each registering a callback on every pending
+    output, and it dominated the plan. Waiting for all of them at once (FIRST_EXCEPTION, so a
+    failure returns at once) ends in the same state; whatever is left, a failure included, the
+    runtime's own wait then meets exactly as it would have.
+    """
+    def failed(task: asyncio.Future[Any]) -> bool:
+        return task.done() and not task.cancelled() and task.exception() is not None
+
+    while True:
+        with pulumi_settings.SETTINGS.lock:
+            tracked = list(pulumi_settings.SETTINGS.outputs)
+        if any(failed(task) for task in tracked):
+            return
+        pending = [task for task in tracked if not task.done()]
+        if not pending:
+            return
+        await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+
+
+def _run_main() -> Any:
+    """What the host does: run the program directory's __main__.py as __main__ (then let its
+    outputs settle; see `_settle`)."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
+    return _settle()
 _LOG = logging.getLogger("im-platform.plan")
 # A stack planned only so that another can read its outputs speaks through its own logger, which
 # is silent: its warnings (a peer "not deployed yet" in a shallow plan) are not the user's stack's.
@@ -283,6 +313,30 @@ def run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | 
     Stacks it references are planned first (`reference_outputs`). A configuration error surfaces
     as `ConfigError`; anything else as the program raised it.
     """
+    with _collector_paused():
+        return _run_program(stack, config, secret_keys=secret_keys, project=project, _chain=_chain, _shallow=_shallow)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a plan runs (nested plans leave it to the outermost).
+
+    A plan allocates hundreds of thousands of short-lived futures, tasks and outputs on top of a
+    heap that holds the provider SDKs' thousands of modules and types, so the collector's full
+    passes kept walking that heap: they took more than half of a plan's time. Paused, the cycles a
+    plan leaves are collected by the next pass after it (a plan holds tens of MB, not more)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] | None,
+                 project: str | None, _chain: tuple[str, ...], _shallow: bool) -> Plan:
     project = project or project_name()
     chain = (*_chain, stack)
     resolved = {name: ({}, []) if _shallow else reference_outputs(name, chain, project)
