@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from infra import yamlio
 from infra.errors import ConfigError
 from infra.rules import RULES, Context, Resource, Violation, evaluate
 
@@ -59,7 +60,7 @@ CLOUDS_WITH_ADDONS = ("aws",)
 def stack_file_violations(path: Path) -> list[Violation]:
     """Configuration values that look like secrets but are not `secure:` (encrypted) values."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return []  # the plan reports an unreadable file as a configuration error
     config = doc.get("config") if isinstance(doc, Mapping) else None
@@ -168,7 +169,7 @@ def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, Any]]:
         # The name becomes job names, artifact names and concurrency groups in CI.
         if not STACK_NAME.match(name):
             raise ConfigError(str(path), name, "expected a stack name of letters, digits, '-', '_' or '.'")
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
         config = (doc.get("config") if isinstance(doc, Mapping) else None) or {}
         traffic = config.get("im-platform:traffic")
         if isinstance(traffic, Mapping):
@@ -197,7 +198,7 @@ def _traffic_entry(name: str, path: Path, traffic: Mapping[str, Any], directory:
     for other in pair if isinstance(pair, list) else []:
         other_path = directory / f"Pulumi.{other}.yaml"
         if other_path.is_file():
-            doc = yaml.safe_load(other_path.read_text(encoding="utf-8")) or {}
+            doc = yamlio.safe_load(other_path.read_text(encoding="utf-8")) or {}
             config = (doc.get("config") if isinstance(doc, Mapping) else None) or {}
             environment = config.get("im-platform:environment")
             break

@@ -12,9 +12,10 @@ import concurrent.futures
 import gc
 import json
 import logging
+import os
 import runpy
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,11 +250,9 @@ async def _settle() -> None:
         await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
 
 
-def _run_main() -> Any:
-    """What the host does: run the program directory's __main__.py as __main__ (then let its
-    outputs settle; see `_settle`)."""
+def _run_main() -> None:
+    """What the host does: run the program directory's __main__.py as __main__."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
-    return _settle()
 _LOG = logging.getLogger("im-platform.plan")
 # A stack planned only so that another can read its outputs speaks through its own logger, which
 # is silent: its warnings (a peer "not deployed yet" in a shallow plan) are not the user's stack's.
@@ -339,30 +338,57 @@ def _run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] |
                  project: str | None, _chain: tuple[str, ...], _shallow: bool) -> Plan:
     project = project or project_name()
     chain = (*_chain, stack)
-    resolved = {name: ({}, []) if _shallow else reference_outputs(name, chain, project)
-                for name in referenced_stacks(config)}
-    with _RUN_LOCK:
-        mocks = PlanMocks(resolved)
+    references = referenced_stacks(config)
+    if references:
+        _check_config(stack, config, project)
+    resolved = {name: ({}, []) if _shallow else reference_outputs(name, chain, project) for name in references}
+    return run_recorded(_run_main, stack, config, mocks=PlanMocks(resolved), project=project,
+                        secret_keys=secret_keys, log=_REFERENCE_LOG if _chain else _LOG)
+
+
+def _check_config(stack: str, config: dict[str, str], project: str) -> None:
+    """Stop on what the program would reject in this stack's own configuration before the stacks it
+    references are planned (seconds each): the same validation the program runs first."""
+    from infra.config import load_spec
+    from infra.traffic.config import is_traffic, load_traffic
+
+    if is_traffic(config):
+        load_traffic(config, project=project, stack=stack)
+    else:
+        load_spec(config, project=project, stack=stack, env=os.environ)
+
+
+def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str], *, mocks: pulumi_mocks.Mocks,
+                 project: str, secret_keys: list[str] | None = None, log: logging.Logger = _LOG,
+                 organization: str | None = PLAN_ORGANIZATION) -> Plan:
+    """Run `program` as the host runs a Pulumi program, inside a fresh Stack, under a recording mock
+    monitor answering with `mocks`, and return everything it registered. The engine's log messages
+    go to `log`. A configuration error surfaces as `ConfigError`; anything else as the program raised it.
+
+    `run_program` runs infra/__main__.py through it; tests run parts of the program the same way."""
+
+    def run_then_settle() -> Any:
+        program()
+        return _settle()
+
+    with _collector_paused(), _RUN_LOCK:
         monitor = RecordingMonitor(mocks)
         set_all_config(dict(config), list(secret_keys or []))
         # What pulumi.runtime.set_mocks does, minus the finished root stack it installs for unit
         # tests: like the host, the plan runs the program inside a fresh Stack (run_in_stack).
         features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
         pulumi_settings.configure(pulumi_mocks.MockSettings(
-            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(_REFERENCE_LOG if _chain else _LOG),
+            monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(log),
             project=project, stack=stack, dry_run=True,
             # What a self-managed backend reports (the Pulumi Cloud reports the account or org).
-            organization=PLAN_ORGANIZATION, callbacks=None))
+            organization=organization, callbacks=None))
         pulumi_settings.ROOT.set(None)
-        monitor.registrations.clear()
-        monitor.outputs.clear()
-        monitor.revealed_outputs.clear()
         loop = asyncio.new_event_loop()
         workers = _WorkerLoops()
         loop.set_default_executor(workers.executor)
         try:
             asyncio.set_event_loop(loop)
-            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(_run_main))
+            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(run_then_settle))
         except pulumi.RunError as exc:
             if isinstance(exc.__cause__, ConfigError):
                 raise exc.__cause__ from None

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from infra import yamlio
 from infra.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def find_stack_file(stack: str) -> Path | None:
 
 def project_name() -> str:
     with open(ROOT / "Pulumi.yaml", encoding="utf-8") as fh:
-        return str(yaml.safe_load(fh)["name"])
+        return str(yamlio.safe_load(fh)["name"])
 
 
 def stack_file(stack: str) -> Path:
@@ -99,7 +100,7 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
     except FileNotFoundError:
         raise ConfigError(str(path), None, "no such stack file; create it (see README, Configuration)") from None
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yamlio.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

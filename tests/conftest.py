@@ -80,3 +80,33 @@ def contract_plan(cloud: str) -> Plan:
 def shared_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process CLI commands (`infra.cli.run([...])`) reuse the session's plans."""
     monkeypatch.setattr(infra.plan, "run_program", run_program_once)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's first process (pytest-xdist's controller, or the only one) creates the folder its
+    processes share plans through (tests/plans.py); workers it starts inherit it."""
+    import os
+    import tempfile
+
+    from tests.plans import SHARED_ENV
+
+    if hasattr(config, "workerinput") or os.environ.get(SHARED_ENV):
+        return
+    folder = tempfile.mkdtemp(prefix="im-platform-plans-")
+    os.environ[SHARED_ENV] = folder
+    config.stash[_SHARED_FOLDER] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import os
+    import shutil
+
+    from tests.plans import SHARED_ENV
+
+    folder = config.stash.get(_SHARED_FOLDER, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(SHARED_ENV, None)
+
+
+_SHARED_FOLDER = pytest.StashKey[str]()

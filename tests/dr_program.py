@@ -8,23 +8,19 @@ each time handing one half the other's latest stack outputs, as a real deploymen
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import pickle
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulumi
-from google.protobuf import empty_pb2
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockResourceArgs
 
 from components.spec import ClusterSpec, DrSpec, ReplicationSpec
 from infra.config import load_spec
 from infra.mocks import PlanMocks
-from infra.plan import _RUN_LOCK, Plan, RecordingMonitor, project_name
+from infra.plan import Plan, project_name, run_recorded
 from tests.conftest import make_config
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -86,36 +82,27 @@ def _program(spec: ClusterSpec) -> None:
         pulumi.export(key, value)
 
 
+_HALVES: dict[tuple[str, str], bytes] = {}
+
+
 def plan_half(spec: ClusterSpec, peer_outputs: dict[str, Any]) -> DrPlan:
-    """Plan one half with the peer's outputs; warnings the program logged come back too."""
-    project = project_name()
-    config = make_config(spec.cloud, environment=spec.environment)
+    """Plan one half with the peer's outputs; warnings the program logged come back too. Planned once
+    per spec and peer outputs in a test session; each call returns a copy the caller owns."""
+    key = (repr(spec), json.dumps(peer_outputs, sort_keys=True))
+    if key not in _HALVES:
+        _HALVES[key] = pickle.dumps(_plan_half(spec, peer_outputs), pickle.HIGHEST_PROTOCOL)
+    half: DrPlan = pickle.loads(_HALVES[key])
+    return half
+
+
+def _plan_half(spec: ClusterSpec, peer_outputs: dict[str, Any]) -> DrPlan:
     collect = _Collect()
     logger = logging.getLogger("im-platform.test-dr")
     logger.addHandler(collect)
     logger.setLevel(logging.INFO)
     try:
-        with _RUN_LOCK:
-            monitor = RecordingMonitor(PeerMocks(peer_outputs))
-            set_all_config(dict(config), [])
-            features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
-            pulumi_settings.configure(pulumi_mocks.MockSettings(
-                monitor=monitor, monitor_features=features, engine=pulumi_mocks.MockEngine(logger),
-                project=project, stack=spec.stack, dry_run=True, organization=None, callbacks=None))
-            pulumi_settings.ROOT.set(None)
-            loop = asyncio.new_event_loop()
-            try:
-                asyncio.set_event_loop(loop)
-                loop.run_until_complete(pulumi.runtime.stack.run_in_stack(lambda: _program(spec)))
-            finally:
-                asyncio.set_event_loop(None)
-                loop.close()
-            records = sorted(monitor.registrations, key=lambda r: r["urn"])
-            stack_urn = next(r["urn"] for r in records if r["type"] == "pulumi:pulumi:Stack")
-            resources = [r for r in records if r["type"] != "pulumi:pulumi:Stack"]
-            outputs = monitor.outputs.get(stack_urn, {})
-            components = {urn: out for urn, out in monitor.outputs.items() if urn != stack_urn}
-            plan = Plan(project, spec.stack, resources, outputs, components, monitor.revealed_outputs.get(stack_urn, {}))
+        plan = run_recorded(lambda: _program(spec), spec.stack, make_config(spec.cloud, environment=spec.environment),
+                            mocks=PeerMocks(peer_outputs), project=project_name(), log=logger, organization=None)
     finally:
         logger.removeHandler(collect)
     warnings = [r.getMessage() for r in collect.records if r.levelno == logging.WARNING]

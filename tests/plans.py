@@ -1,4 +1,4 @@
-"""Plans shared by the whole test session: each distinct configuration is planned once per process.
+"""Plans shared by the whole test session: each distinct configuration is planned once.
 
 Planning runs the real program under the mock runtime (0.3-1 s a plan, more for the first plan of
 a cloud, which imports its SDK). Most tests only read a plan, and many read the same one, so:
@@ -10,8 +10,10 @@ a cloud, which imports its SDK). Most tests only read a plan, and many read the 
     spec_plan("aws", environment="dev", extra={"im-platform:services": SERVICES})
 
 `spec_plan` takes exactly the arguments of `conftest.plan_config`; both end in one memo keyed on
-what the program receives (stack name, config map, secret keys), so two spellings of the same
-configuration share one plan. Every call returns a private copy: a test may change what it gets
+what the program receives (stack name, config map, secret keys, and the stack files it may read
+for references), so two spellings of the same configuration share one plan. The processes of one
+session (pytest-xdist's workers) share the memo through a folder conftest creates: whichever
+process asks for a plan first computes it, the others read it. Every call returns a private copy: a test may change what it gets
 without touching what the next test sees. `run_program_once` has the signature of
 `infra.plan.run_program`; the `shared_plans` fixture installs it so in-process CLI commands (`plan`,
 `check`, `manifests`) reuse the session's plans too.
@@ -22,16 +24,49 @@ spies on what the program calls.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from infra import stackfiles
 from infra.plan import Plan, project_name, read_stack_config, run_program, stack_file
 
-_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str, tuple[str, ...], bool, tuple[str, ...]]
+_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str, tuple[str, ...], bool, tuple[tuple[str, str], ...]]
 _MEMO: dict[_Key, bytes] = {}
+# A folder the test session's processes (pytest-xdist workers) share plans through: set by conftest.
+SHARED_ENV = "IM_PLATFORM_TEST_PLANS"
+
+
+def _stack_files() -> tuple[tuple[str, str], ...]:
+    """Where referenced stacks are looked up, and what each stack file there holds: a plan reads them."""
+    found = []
+    for folder in stackfiles.search_dirs():
+        for path in sorted(folder.glob("Pulumi.*.y*ml")):
+            found.append((str(path), hashlib.sha256(path.read_bytes()).hexdigest()))
+    return tuple(found)
+
+
+def _shared(key: _Key, compute: Callable[[], bytes]) -> bytes:
+    """`compute()`, done once by whichever process of the session asks first: the others wait on a
+    lock and read its pickle. Without the shared folder (a plain `python -c`), just `compute()`."""
+    folder = os.environ.get(SHARED_ENV)
+    if not folder or not os.path.isdir(folder):
+        return compute()
+    path = Path(folder) / (hashlib.sha256(repr(key).encode()).hexdigest() + ".pickle")
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return path.read_bytes()
+        data = compute()
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+        return data
 
 
 def run_program_once(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
@@ -40,14 +75,15 @@ def run_program_once(stack: str, config: dict[str, str], *, secret_keys: list[st
 
     A configuration error is raised every time (nothing is cached for it)."""
     project = project or project_name()
-    # Referenced stacks are looked up beside the planned file first: where it looks is part of the key.
-    where = tuple(str(d) for d in stackfiles.search_dirs())
-    key: _Key = (stack, tuple(sorted(config.items())), tuple(secret_keys or ()), project, _chain, _shallow, where)
+    # Referenced stacks are read from the folders searched (beside the planned file first, then
+    # stacks/): which files are there, and what they hold, is part of the key.
+    key: _Key = (stack, tuple(sorted(config.items())), tuple(secret_keys or ()), project, _chain, _shallow,
+                 _stack_files())
     if key not in _MEMO:
         # Kept pickled: unpickling is a cheap deep copy (well under a millisecond per plan).
-        _MEMO[key] = pickle.dumps(run_program(stack, dict(config), secret_keys=list(secret_keys or []),
-                                              project=project, _chain=_chain, _shallow=_shallow),
-                                  pickle.HIGHEST_PROTOCOL)
+        _MEMO[key] = _shared(key, lambda: pickle.dumps(
+            run_program(stack, dict(config), secret_keys=list(secret_keys or []), project=project, _chain=_chain,
+                        _shallow=_shallow), pickle.HIGHEST_PROTOCOL))
     plan: Plan = pickle.loads(_MEMO[key])
     return plan
 

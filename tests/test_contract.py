@@ -149,11 +149,16 @@ def test_every_taggable_resource_carries_the_fixed_tags(contract_plan: Plan) -> 
 
 
 def test_only_the_selected_cloud_sdk_is_imported(cloud: str) -> None:
+    """In a fresh interpreter: the bare cluster, then the same cluster with service tiers and a
+    capacity buffer (tests/test_services.py), import no other cloud's SDK."""
     code = (
         "import sys, json\n"
         "from infra.plan import run_program\n"
         "from tests.conftest import make_config\n"
+        "from tests.test_services import BUFFER, SERVICES\n"
         f"run_program('prod-{cloud}', make_config('{cloud}'))\n"
+        f"run_program('prod-{cloud}', make_config('{cloud}', extra={{'im-platform:services': SERVICES, "
+        "'im-platform:capacityBuffer': BUFFER}))\n"
         "print(json.dumps(sorted(m for m in ('pulumi_aws', 'pulumi_gcp', 'pulumi_azure_native') if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -18,6 +18,7 @@ from infra import stackfiles
 from infra.config import load_spec
 from infra.errors import ConfigError
 from infra.plan import UNKNOWN, Plan, plan_stack, read_stack_config
+from tests.plans import sharing_plans
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = {
@@ -196,8 +197,9 @@ def pair_plans(tmp_path_factory: pytest.TempPathFactory, clouds: tuple[str, str]
         folder = tmp_path_factory.mktemp("-".join(key))
         a, b = (f"pair-{c}" for c in clouds)
         pa, pb = write_pair(folder, a, b, clouds, roles=roles)
-        _PLANS[key] = plan_stack(config_file=pa)
-        _PLANS[(*key, "b")] = plan_stack(config_file=pb)
+        with sharing_plans():
+            _PLANS[key] = plan_stack(config_file=pa)
+            _PLANS[(*key, "b")] = plan_stack(config_file=pb)
     return _PLANS[key], _PLANS[(*key, "b")]
 
 

@@ -13,7 +13,7 @@ from components.k8s import addons_aws
 from components.k8s.services import NLB_IDLE_TIMEOUT_SECONDS, PUBLIC_SERVICE_ANNOTATIONS, public_annotations
 from components.spec import ServiceSpec
 from infra.plan import Plan
-from tests.conftest import plan_config
+from tests.conftest import plan_config, stack_plan
 from tests.test_services_config import SERVICES
 
 SERVICE = "kubernetes:core/v1:Service"
@@ -86,9 +86,7 @@ def test_a_public_tier_is_an_nlb_with_its_own_drain_idle_timeout_and_health_chec
 
 
 def test_no_classic_elb_remains_on_eks() -> None:
-    from infra.plan import plan_stack
-
-    for plan in (plan_of("aws"), plan_stack("dev-aws"), plan_stack("prod-aws")):
+    for plan in (plan_of("aws"), stack_plan("dev-aws"), stack_plan("prod-aws")):
         balanced = [r for r in plan.of_type(SERVICE) if r["inputs"]["spec"]["type"] == "LoadBalancer"]
         assert balanced, plan.stack
         for r in balanced:

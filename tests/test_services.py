@@ -4,8 +4,6 @@ from what the program registered under the offline plan (inputs and resource opt
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -387,12 +385,12 @@ def test_gke_and_aks_use_their_built_in_autoscaler_and_metrics(cloud: str) -> No
     plan = services_plan(cloud)
     assert not plan.of_type(RELEASE)
     assert not [r for r in plan.resources if "autoscaler" in r["name"] and not r["type"].startswith("kubernetes:")]
-    bare = plan_config(cloud, stack=f"bare-{cloud}")
+    bare = spec_plan(cloud, stack=f"bare-{cloud}")
     assert not kube(bare) and not bare.of_type(PROVIDER_TYPE), "no services, no buffer: nothing on the cluster"
 
 
 def test_eks_gets_its_add_ons_even_without_services() -> None:
-    bare = plan_config("aws", stack="bare-aws")
+    bare = spec_plan("aws", stack="bare-aws")
     assert {r["inputs"]["name"] for r in bare.of_type(RELEASE)} == {"cluster-autoscaler", "metrics-server",
                                                                     "aws-load-balancer-controller"}
     assert not bare.of_type(DEPLOYMENT) and not bare.of_type(PRIORITY_CLASS)
@@ -401,19 +399,7 @@ def test_eks_gets_its_add_ons_even_without_services() -> None:
 
 # -- the same checks hold where it matters: stacks, the CLI, imports --------------------------------
 
-def test_only_the_selected_cloud_sdk_is_imported_with_services(cloud: str) -> None:
-    code = (
-        "import sys, json\n"
-        "from infra.plan import run_program\n"
-        "from tests.conftest import make_config\n"
-        "from tests.test_services import BUFFER, SERVICES\n"
-        f"run_program('prod-{cloud}', make_config('{cloud}', extra={{'im-platform:services': SERVICES, "
-        "'im-platform:capacityBuffer': BUFFER}))\n"
-        "print(json.dumps(sorted(m for m in ('pulumi_aws', 'pulumi_gcp', 'pulumi_azure_native') if m in sys.modules)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    expected = {"aws": "pulumi_aws", "gcp": "pulumi_gcp", "azure": "pulumi_azure_native"}[cloud]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [expected]
+# With services, only the selected cloud's SDK is imported: test_contract.test_only_the_selected_cloud_sdk_is_imported.
 
 
 @pytest.mark.parametrize(("edit", "expected"), [

@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 
 from infra.errors import ConfigError
-from infra.plan import UNKNOWN, Plan, plan_stack
+from infra.plan import UNKNOWN, Plan
 from infra.traffic.config import load_traffic
+from tests.plans import stack_plan
 
 _PLANS: dict[str, Plan] = {}
 
 
 def plan(stack: str) -> Plan:
     if stack not in _PLANS:
-        _PLANS[stack] = plan_stack(stack)
+        _PLANS[stack] = stack_plan(stack)
     return _PLANS[stack]
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.plan import UNKNOWN, plan_stack
+from infra import stackfiles
+from infra.plan import UNKNOWN, plan_stack, reference_outputs
 from tests.conftest import ROOT
 from tests.plans import sharing_plans, spec_plan, stack_plan
 from tests.test_cli import cli_in_process
@@ -59,8 +60,26 @@ def write_pair(folder: Path, first: str, second: str, traffic: dict[str, Any] | 
     return path, a, b
 
 
-def planned(path: Path) -> dict[str, Any]:
-    result = cli_in_process("plan", "--config-file", str(path), "--json")
+_SHARED: dict[tuple[str, str], tuple[Path, str, str]] = {}
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pairs")
+
+
+def shared_pair(root: Path, first: str, second: str) -> tuple[Path, str, str]:
+    """`write_pair(first, second)` unedited, written once per module in a folder of its own: tests
+    that only read it share its plans (the session's plans are keyed on where stacks are looked up)."""
+    if (first, second) not in _SHARED:
+        folder = root / f"{first}-{second}"
+        folder.mkdir()
+        _SHARED[(first, second)] = write_pair(folder, first, second)
+    return _SHARED[(first, second)]
+
+
+def planned(path: Path, *stack: str) -> dict[str, Any]:
+    result = cli_in_process("plan", "--config-file", str(path), *stack, "--json")
     assert result.returncode == 0, result.stderr
     doc: dict[str, Any] = json.loads(result.stdout)
     return doc
@@ -72,12 +91,13 @@ def of_type(doc: dict[str, Any], type_: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("first", "second"), PAIRS, ids=["-".join(p) for p in PAIRS])
 def test_the_traffic_plan_shows_both_health_checks_and_failover_records_with_planned_addresses(
-        tmp_path: Path, first: str, second: str) -> None:
-    path, a, b = write_pair(tmp_path, first, second)
+        pairs_dir: Path, first: str, second: str) -> None:
+    path, a, b = shared_pair(pairs_dir, first, second)
     doc = planned(path)
     assert UNKNOWN not in json.dumps(doc)
-    with sharing_plans():
-        gateways = {name: plan_stack(config_file=tmp_path / f"Pulumi.{name}.yaml").outputs["gateway"] for name in (a, b)}
+    # The pair's gateways as their own plans export them (planned before the traffic stack, kept).
+    with sharing_plans(), stackfiles.searching_beside(path):
+        gateways = {name: reference_outputs(name, (doc["stack"],), doc["project"])[0]["gateway"] for name in (a, b)}
     for name, cloud in ((a, first), (b, second)):
         address = gateways[name]["address"]
         # EKS: the NLB's hostname; GKE and AKS: the load balancer's IP.
@@ -118,11 +138,13 @@ def test_the_traffic_plan_shows_both_health_checks_and_failover_records_with_pla
     assert {k: traffic[k] for k in ("name", "active", "stacks")} == {"name": "chat.example.com", "active": a, "stacks": [a, b]}
 
 
-def test_switching_active_swaps_the_roles_and_replaces_nothing(tmp_path: Path) -> None:
-    path, a, b = write_pair(tmp_path, "aws", "azure")
+def test_switching_active_swaps_the_roles_and_replaces_nothing(pairs_dir: Path) -> None:
+    path, a, b = shared_pair(pairs_dir, "aws", "azure")
     before = planned(path)
-    path.write_text(path.read_text().replace(f"active: {a}", f"active: {b}"))
-    after = planned(path)
+    # The same stack with the other stack active, read from a file beside the pair.
+    switched = path.with_name(f"switched-{path.name}")
+    switched.write_text(path.read_text().replace(f"active: {a}", f"active: {b}"))
+    after = planned(switched, "--stack", path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
     assert {r["urn"] for r in before["resources"]} == {r["urn"] for r in after["resources"]}
     roles = {r["inputs"]["setIdentifier"]: r["inputs"]["failoverRoutingPolicies"][0]["type"]
              for r in of_type(after, RECORD) if "setIdentifier" in r["inputs"]}
@@ -199,16 +221,16 @@ def test_a_named_stack_that_fails_its_own_validation_is_named(tmp_path: Path) ->
     assert "im-platform:cluster.nodePools.system.minNodes is 99" in result.stderr
 
 
-def test_a_pair_referencing_each_other_plans_without_recursion(tmp_path: Path) -> None:
-    _, a, b = write_pair(tmp_path, "gcp", "azure")
+def test_a_pair_referencing_each_other_plans_without_recursion(pairs_dir: Path) -> None:
+    path, a, b = shared_pair(pairs_dir, "gcp", "azure")
     with sharing_plans():
         for name, peer in ((a, b), (b, a)):
-            plan = plan_stack(config_file=tmp_path / f"Pulumi.{name}.yaml")
+            plan = plan_stack(config_file=path.parent / f"Pulumi.{name}.yaml")
             assert plan.outputs["dr"]["peer"] == peer and "gateway" in plan.outputs
 
 
-def test_check_and_manifests_handle_a_traffic_stack(tmp_path: Path) -> None:
-    path, _, _ = write_pair(tmp_path, "aws", "azure")
+def test_check_and_manifests_handle_a_traffic_stack(pairs_dir: Path, tmp_path: Path) -> None:
+    path, _, _ = shared_pair(pairs_dir, "aws", "azure")
     result = cli_in_process("check", "--config-file", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rules passed over" in result.stderr and "violation" not in result.stderr

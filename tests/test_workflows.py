@@ -22,6 +22,7 @@ from infra.check import WAVES, github_outputs, list_stacks
 from infra.errors import ConfigError
 from infra.plan import Plan, plan_stack
 from tests.conftest import ROOT
+from tests.plans import sharing_plans, stack_plan
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -451,7 +452,8 @@ def test_hosted_runners_run_only_jobs_that_reach_no_cluster() -> None:
 
 
 def _planned(stack_file: Path) -> Plan:
-    return plan_stack(config_file=stack_file)
+    with sharing_plans():
+        return plan_stack(config_file=stack_file)
 
 
 def test_stacks_with_kubernetes_objects_get_their_own_runner_and_the_rest_hosted(tmp_path: Path) -> None:
@@ -507,7 +509,7 @@ def test_every_stack_job_installs_the_exec_plugin_its_kubeconfig_calls() -> None
     for entry in list_stacks():
         if entry.get("kind") == "traffic":  # no cluster, no kubeconfig
             continue
-        plan = plan_stack(entry["stack"])
+        plan = stack_plan(entry["stack"])
         kubeconfig = json.loads(plan.revealed_outputs["kubeconfig"])
         command = kubeconfig["users"][0]["user"]["exec"]["command"]
         installers = [i for i, s in enumerate(job_steps) if _installs(s, command)]

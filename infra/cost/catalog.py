@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from infra import yamlio
 from infra.errors import ConfigError
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
@@ -36,11 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STALE_AFTER_DAYS = 180
 FIXED_KEYS = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "healthCheckMonthly")
 _CUSTOM_GCP = re.compile(r"^(?P<family>[a-z0-9]+)-custom-(?P<vcpu>\d+)-(?P<mib>\d+)$")
-
-try:  # the C loader reads the catalog several times faster; PyYAML falls back to Python when absent
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
 
 
 class PriceError(ConfigError):
@@ -120,7 +116,7 @@ def _date(where: str, value: Any) -> dt.date:
 
 def _load(path: Path, where: str) -> Mapping[str, Any]:
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
+        doc = yamlio.safe_load(path.read_text(encoding="utf-8"))
     except OSError:
         raise ConfigError(where, str(path), "no such file (a price catalog, relative to the repository root)") from None
     except yaml.YAMLError as exc:
