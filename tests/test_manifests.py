@@ -10,6 +10,7 @@ wired wrong (nothing scanned, results not attributed) fails here instead of pass
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -281,10 +282,27 @@ def test_command_config_error_exits_2(tmp_path: Path) -> None:
 # Kubernetes schemas (kubernetes-validate, strict)
 
 
+@functools.cache
 def bundled_minors() -> list[str]:
     from kubernetes_validate import utils
 
     return sorted({utils.major_minor(v) for v in utils.all_versions()}, key=lambda v: tuple(map(int, v.split("."))))
+
+
+@functools.cache
+def _schema(filename: str, minor: str) -> Any:
+    """One bundled schema file, read once per session (the schemas are only read, never changed)."""
+    from kubernetes_validate import utils
+
+    return utils.schema_contents(filename, minor)
+
+
+@functools.cache
+def _with_definitions(directory: str, minor: str) -> Any:
+    """The registry of the shared definitions every kind's schema refers to, built once per minor."""
+    from referencing import Registry, Resource
+
+    return Resource.from_contents(_schema(f"{directory}/_definitions.json", minor)) @ Registry()
 
 
 def schema_errors(body: dict[str, Any], minor: str) -> list[str]:
@@ -295,8 +313,7 @@ def schema_errors(body: dict[str, Any], minor: str) -> list[str]:
     it uses, and lets a secret placeholder through wherever it stands.
     """
     import jsonschema
-    from kubernetes_validate import utils
-    from referencing import Registry, Resource
+    from referencing import Resource
 
     if minor not in bundled_minors():
         raise AssertionError(f"kubernetes-validate bundles no schemas for Kubernetes {minor} (it has "
@@ -304,11 +321,10 @@ def schema_errors(body: dict[str, Any], minor: str) -> list[str]:
     directory = f"kubernetes-json-schema/v{minor}.0-local-strict"
     api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", body["apiVersion"])
     try:
-        schema = utils.schema_contents(f"{directory}/{body['kind'].lower()}-{api}.json", minor)
+        schema = _schema(f"{directory}/{body['kind'].lower()}-{api}.json", minor)
     except FileNotFoundError:
         return [f"no schema for {body['apiVersion']} {body['kind']} in Kubernetes {minor}"]
-    registry = Resource.from_contents(schema) @ Registry()
-    registry = Resource.from_contents(utils.schema_contents(f"{directory}/_definitions.json", minor)) @ registry
+    registry = Resource.from_contents(schema) @ _with_definitions(directory, minor)
     validator = jsonschema.Draft202012Validator(schema, registry=registry)
     return [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
             for e in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))

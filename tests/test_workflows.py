@@ -6,6 +6,8 @@ a shell script, and lint clean with actionlint and zizmor."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import shutil
@@ -36,6 +38,12 @@ OIDC_ACTIONS = {
 
 
 def load(name: str) -> dict[str, Any]:
+    """A workflow file, parsed once per session; each call returns a copy the caller owns."""
+    return copy.deepcopy(_parsed(name))
+
+
+@functools.cache
+def _parsed(name: str) -> dict[str, Any]:
     doc = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
     # YAML 1.1 reads the key `on` as True.
     doc["on"] = doc.pop(True, doc.get("on"))
