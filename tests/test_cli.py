@@ -175,3 +175,22 @@ def test_plan_runs_from_any_directory(tmp_path: Path) -> None:
                             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == "dev-aws"
+
+
+@pytest.mark.parametrize(("argv", "collector"), [(["plan", "--stack", "dev-aws"], False), (["stacks"], False),
+                                                 (["failover", "--to", "prod-azure"], True)])
+def test_a_process_pauses_the_collector_for_offline_commands_only(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                                   collector: bool) -> None:
+    import infra.cli
+
+    seen: list[bool] = []
+    monkeypatch.setattr(infra.cli, "run", lambda args: seen.append(gc.isenabled()) or 0)
+    monkeypatch.setattr(sys, "argv", ["infra.cli", *argv])
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        with pytest.raises(SystemExit) as done:
+            infra.cli.main()
+    finally:
+        gc.enable() if was else gc.disable()
+    assert done.value.code == 0 and seen == [collector]
