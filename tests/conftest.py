@@ -110,3 +110,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _SHARED_FOLDER = pytest.StashKey[str]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported stays alive all session: out of the cyclic collector's sight (plans
+    freeze again after importing a cloud's SDK, tests/plans.py)."""
+    from tests.plans import freeze_what_is_loaded
+
+    freeze_what_is_loaded()
