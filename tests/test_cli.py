@@ -151,20 +151,30 @@ def test_no_stray_output_at_exit_over_many_runs(tmp_path: Path) -> None:
 
 
 def test_a_plan_leaves_no_event_loop_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What makes the runs above clean, checked in-process where it is deterministic: a fresh plan of
-    a pair stack (its own program, and before it the nested plans of its peer)."""
+    """What makes the runs above clean, checked in-process where it is deterministic: fresh plans
+    (every program run, a referenced stack's included, goes through `infra.plan.run_recorded`)."""
     import infra.plan
     from infra.plan import plan_stack
 
-    monkeypatch.setattr(infra.plan, "_REFERENCE_CACHE", {})  # the peer is planned now, not read from earlier tests
+    runs: list[str] = []
+    real = infra.plan.run_recorded
+    monkeypatch.setattr(infra.plan, "run_recorded", lambda program, stack, *a, **k: runs.append(stack) or real(program, stack, *a, **k))
 
     def open_loops() -> set[int]:
         return {id(o) for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()}
 
-    before = open_loops()
-    plan = plan_stack("prod-azure")
-    assert plan.outputs["dr"]["peer"] == "prod-aws", "a pair stack, with its peer planned first"
-    left = open_loops() - before
+    # The collector stays off until the count: a loop left open must still be there to be found
+    # (collected, it would be closed by its finalizer, and missed).
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        before = open_loops()
+        plan_stack("dev-aws")
+        left = open_loops() - before
+    finally:
+        if was:
+            gc.enable()
+    assert runs == ["dev-aws"], "planned now, not read from earlier tests"
     assert not left, f"{len(left)} event loop(s) left open for the interpreter's teardown"
 
 
