@@ -5,7 +5,7 @@ service account."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pulumi
 import pulumi_gcp as gcp
@@ -53,6 +53,24 @@ AUTH_PLUGIN_HINT = ("gke-gcloud-auth-plugin is required: `gcloud components inst
                     "(https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)")
 
 
+def enable_apis(component: str, project: str, apis: Sequence[str],
+                opts: Callable[[], pulumi.ResourceOptions]) -> list[gcp.projects.Service]:
+    """One `Service` per API a component needs, named `<component>-api-<service>` (the cluster's
+    and the DR object store's alike)."""
+    return [
+        gcp.projects.Service(
+            naming.child_name(component, "api", api.split(".")[0]),
+            project=project,
+            service=api,
+            # Other stacks and people use these APIs too: destroying this stack never turns them off.
+            disable_on_destroy=False,
+            disable_dependent_services=False,
+            opts=opts(),
+        )
+        for api in apis
+    ]
+
+
 class GkeCluster(ClusterComponent):
     TYPE = "im-platform:gcp:GkeCluster"
 
@@ -89,18 +107,7 @@ class GkeCluster(ClusterComponent):
     # -----------------------------------------------------------------------------------------
 
     def _apis(self, name: str, project: str) -> list[gcp.projects.Service]:
-        return [
-            gcp.projects.Service(
-                naming.child_name(name, "api", api.split(".")[0]),
-                project=project,
-                service=api,
-                # Other stacks and people use these APIs too: destroying this stack never turns them off.
-                disable_on_destroy=False,
-                disable_dependent_services=False,
-                opts=self.opts(),
-            )
-            for api in REQUIRED_APIS
-        ]
+        return enable_apis(name, project, REQUIRED_APIS, self.opts)
 
     def _network(self, name: str, spec: ClusterSpec, project: str,
                  apis: Sequence[gcp.projects.Service]) -> gcp.compute.Subnetwork:

@@ -14,6 +14,7 @@ from components import naming
 from components.base import ClusterComponent
 from components.dr import rclone
 from components.dr.base import NONCURRENT_VERSION_DAYS, ObjectStore
+from components.gcp import enable_apis
 from components.spec import ClusterSpec
 
 # A new project may have these off: Google's STS trades the peer's tokens; storage serves the bucket.
@@ -57,18 +58,7 @@ class GcsStore(ObjectStore):
         self.project = project
         invoke = pulumi.InvokeOutputOptions(parent=self)
         self.project_number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
-        self.apis = [
-            gcp.projects.Service(
-                self.child("api", api.split(".")[0]),
-                project=project,
-                service=api,
-                # Other stacks and people use these APIs too: destroying this stack never turns them off.
-                disable_on_destroy=False,
-                disable_dependent_services=False,
-                opts=self.opts(),
-            )
-            for api in REQUIRED_APIS
-        ]
+        self.apis = enable_apis(self.component_name, project, REQUIRED_APIS, self.opts)
         # Cloud Storage's service agent wraps the bucket's data keys with the stack's key.
         agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke)
         key_grant = gcp.kms.CryptoKeyIAMMember(
