@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.spec import POOL_LABEL_KEY
-from infra.plan import Plan
+from infra.plan import UNKNOWN, Plan
 
 COMPONENT_TYPE = {"aws": "im-platform:aws:EksCluster", "gcp": "im-platform:gcp:GkeCluster",
                   "azure": "im-platform:azure:AksCluster"}
@@ -92,3 +92,14 @@ def walk(value: Any):  # noqa: ANN201 - yields every leaf
             yield from walk(v)
     else:
         yield value
+
+
+def unknown_paths(value: Any, path: str = "") -> list[str]:
+    """Where `value` holds the plan's "[unknown]" marker, as `.key[index]` paths ("<root>" for itself)."""
+    if value == UNKNOWN:
+        return [path or "<root>"]
+    if isinstance(value, dict):
+        return [q for k, v in value.items() for q in unknown_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [q for i, v in enumerate(value) for q in unknown_paths(v, f"{path}[{i}]")]
+    return []

@@ -15,8 +15,9 @@ import yaml
 from components import azure
 from infra.mocks import azure as azure_mocks
 from infra.mocks.common import FAKE_CA
-from infra.plan import UNKNOWN, Plan
+from infra.plan import Plan
 from tests.conftest import CLUSTER, cluster, plan_config, spec_plan
+from tests.contract import unknown_paths
 
 COMPONENT = "im-platform:azure:AksCluster"
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -62,16 +63,6 @@ def agent_pools(p: Plan) -> dict[str, dict[str, Any]]:
 
 def by_urn(p: Plan, urn: str) -> dict[str, Any]:
     return next(r for r in p.resources if r["urn"] == urn)
-
-
-def unknown_paths(value: Any, path: str = "") -> list[str]:
-    if value == UNKNOWN:
-        return [path or "<root>"]
-    if isinstance(value, dict):
-        return [q for k, v in value.items() for q in unknown_paths(v, f"{path}.{k}")]
-    if isinstance(value, list):
-        return [q for i, v in enumerate(value) for q in unknown_paths(v, f"{path}[{i}]")]
-    return []
 
 
 # ---------------------------------------------------------------------------------------------

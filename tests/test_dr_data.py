@@ -21,8 +21,9 @@ import pytest
 
 from components.dr import rclone
 from infra.manifests import render
-from infra.plan import UNKNOWN, Plan
+from infra.plan import Plan
 from infra.rules import Context, Resource, evaluate
+from tests.contract import unknown_paths
 from tests.dr_program import DrPlan, Pair, plan_half, plan_pair, spec_for
 
 CLOUDS = ("aws", "gcp", "azure")
@@ -78,16 +79,6 @@ def tokens(plan: Plan) -> dict[str, str]:
     volumes = {v["name"]: v for v in pod(plan)["volumes"]}
     sources = volumes["cloud-tokens"]["projected"]["sources"] if "cloud-tokens" in volumes else []
     return {f"{rclone.TOKEN_DIR}/{s['serviceAccountToken']['path']}": s["serviceAccountToken"]["audience"] for s in sources}
-
-
-def unknown_paths(value: Any, path: str = "") -> list[str]:
-    if value == UNKNOWN:
-        return [path]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in unknown_paths(v, f"{path}.{k}")]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in unknown_paths(v, f"{path}[{i}]")]
-    return []
 
 
 def unknowns(half: DrPlan) -> list[str]:

@@ -10,8 +10,9 @@ import pytest
 
 from components.spec import SPOT_LABEL_KEY, SPOT_LABEL_VALUE
 from infra.mocks.common import FAKE_CA
-from infra.plan import UNKNOWN, Plan
+from infra.plan import Plan
 from tests.conftest import CLUSTER, PROVIDER, cluster, spec_plan
+from tests.contract import unknown_paths
 
 COMPONENT = "im-platform:gcp:GkeCluster"
 CLUSTER_TYPE = "gcp:container/cluster:Cluster"
@@ -47,16 +48,6 @@ def pools(plan: Plan) -> dict[str, dict[str, Any]]:
     found = {r["name"].rsplit("-", 1)[-1]: r for r in plan.of_type(POOL_TYPE)}
     assert sorted(found) == sorted(SPEC_POOLS), "one NodePool per spec pool, the system pool included"
     return found
-
-
-def unknown_paths(value: Any, path: str) -> list[str]:
-    if value == UNKNOWN:
-        return [path]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in unknown_paths(v, f"{path}.{k}")]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in unknown_paths(v, f"{path}[{i}]")]
-    return []
 
 
 # ---------------------------------------------------------------------------------------------
