@@ -105,7 +105,7 @@ class UsageError(FailoverError):
 
 
 class _StepFailed(Exception):
-    pass
+    """A step of the failover failed; its message says which and why (raised and caught in this module)."""
 
 
 def _now_iso() -> str:

@@ -127,7 +127,7 @@ def every_shape_type(cloud: str) -> set[str]:
                 try:
                     found.update(shapes.machine_types(cloud, vcpu, vcpu * ratio, spot))
                 except shapes.ShapeError:
-                    pass
+                    continue  # no type of this cloud has that shape: nothing to price
     return found
 
 

@@ -183,7 +183,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
     def log_message(self, *args: Any) -> None:
-        pass
+        """Silent: the stdlib handler would print every request to stderr."""
 
 
 class Server(http.server.ThreadingHTTPServer):
