@@ -1,7 +1,7 @@
 """The cloud-neutral description of an IM cluster.
 
 Everything here is plain, frozen data: no Pulumi and no cloud SDK is imported, so the spec can be
-built, validated and tested without any runtime. `infra.config` is the only producer of a
+built, validated and tested without any runtime. `infra.config.loader` is the only producer of a
 `ClusterSpec`; the per-cloud components are its only consumers.
 """
 
@@ -192,7 +192,7 @@ class ReplicationSpec:
 class DrSpec:
     """This stack's half of a DR pair. `peer_cloud` is read from the peer's own stack file.
 
-    While `role` is standby, `infra.config` has already lowered the pools' `min_nodes` and the tiers'
+    While `role` is standby, `infra.config.loader` has already lowered the pools' `min_nodes` and the tiers'
     `min_replicas` in the ClusterSpec (everything else stays as the stack file says), so a
     failover's diff is only those minimums.
     """

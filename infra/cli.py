@@ -19,13 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ConfigError
+from infra.config.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Further subcommands: each module has `register(subparsers)`, which adds its parser and sets
 # `func` (a callable taking the parsed args and returning the exit status). A command that reads no
 # single stack sets `needs_stack=False` (failover names its stacks with --to).
-EXTRA_COMMANDS: list[str] = ["infra.check", "infra.manifests", "infra.failover_cli", "infra.cost.command"]
+EXTRA_COMMANDS: list[str] = ["infra.policy.check", "infra.offline.manifests", "infra.failover.command", "infra.cost.command"]
 
 
 def _progress(message: str) -> None:
@@ -69,7 +69,7 @@ def render_tree(plan: Any) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from infra.plan import plan_stack
+    from infra.offline.plan import plan_stack
 
     started = time.monotonic()
     if not args.json:
@@ -105,7 +105,7 @@ def run(argv: list[str] | None, commands: Callable[[argparse.Namespace], int] | 
         parser.error(f"{args.command} needs --stack NAME or --config-file FILE")
     try:
         if getattr(args, "stack", None) and not getattr(args, "config_file", None):
-            from infra.plan import stack_file
+            from infra.offline.plan import stack_file
 
             stack_file(args.stack)  # an unknown stack is said before any work starts
         return (commands or args.func)(args)

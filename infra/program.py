@@ -10,8 +10,8 @@ from pulumi.runtime import config as runtime_config
 
 from components import k8s, naming, registry
 from components.spec import ClusterSpec, ServiceSpec
-from infra.config import load_spec
-from infra.errors import ConfigError
+from infra.config.errors import ConfigError
+from infra.config.loader import load_spec
 
 
 def raw_config() -> dict[str, Any]:

@@ -29,9 +29,9 @@ from pulumi.runtime import proto  # noqa: E402
 from pulumi_policy import EnforcementLevel  # noqa: E402
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # noqa: E402
 
-from infra.config import load_spec  # noqa: E402
+from infra.config.loader import load_spec  # noqa: E402
 from infra.cost.model import PoolInput  # noqa: E402
-from infra.rules import UNKNOWN, Context  # noqa: E402
+from infra.policy.rules import UNKNOWN, Context  # noqa: E402
 from infra.traffic.config import is_traffic, load_traffic  # noqa: E402
 from policy.pack import PACK_NAME, policies  # noqa: E402
 

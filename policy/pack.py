@@ -1,4 +1,4 @@
-"""The pulumi-policy side of the guardrails: each rule of `infra.rules` as a policy.
+"""The pulumi-policy side of the guardrails: each rule of `infra.policy.rules` as a policy.
 
 Resource rules become `ResourceValidationPolicy`s, stack rules `StackValidationPolicy`s; both hand
 the rule the same `Resource` the offline `check` builds from the plan: type, properties, and the
@@ -26,7 +26,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.rules import RULES, UNKNOWN, Context, Resource, Rule
+from infra.policy.rules import RULES, UNKNOWN, Context, Resource, Rule
 
 PACK_NAME = "im-platform-guardrails"
 
@@ -35,7 +35,7 @@ ContextSource = Callable[[], Context]
 
 def plain(value: Any) -> Any:
     """Properties as plain data, the way the plan writes them: pulumi-policy's proxies unwrapped
-    and every value a preview cannot know yet replaced by infra.rules.UNKNOWN."""
+    and every value a preview cannot know yet replaced by infra.policy.rules.UNKNOWN."""
     if isinstance(value, Mapping):
         out = {}
         for key in value:
@@ -70,11 +70,11 @@ def resource_from_stack(r: PolicyResource) -> Resource:
 def context_from_environment() -> Context:
     """The stack's settings, read the way the program reads them: the engine passes the stack's
     configuration to policy packs in PULUMI_CONFIG (plus PULUMI_PROJECT and PULUMI_STACK), and
-    infra.config turns it into the same spec the program builds."""
+    infra.config.loader turns it into the same spec the program builds."""
     from pulumi.runtime import get_config_env
 
-    from infra.config import load_spec
-    from infra.errors import ConfigError
+    from infra.config.errors import ConfigError
+    from infra.config.loader import load_spec
     from infra.traffic.config import is_traffic, load_traffic
 
     project = os.environ.get("PULUMI_PROJECT", "im-platform")
@@ -131,7 +131,7 @@ def _stack_policy(rule: Rule, context: ContextSource) -> StackValidationPolicy:
 
 
 def policies(context: ContextSource = context_from_environment) -> list[Policy]:
-    """One policy per rule of infra.rules, mandatory: a violation stops the preview or update."""
+    """One policy per rule of infra.policy.rules, mandatory: a violation stops the preview or update."""
     source = _cached(context)
     built: list[Policy] = []
     for rule in RULES:

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import infra.plan  # noqa: E402
-from infra.plan import Plan, run_program  # noqa: E402
+import infra.offline.plan  # noqa: E402
+from infra.offline.plan import Plan, run_program  # noqa: E402
 from tests.plans import run_program_once, spec_plan, stack_plan  # noqa: E402, F401 - the shared plans, see tests/plans.py
 
 PROVIDER = {
@@ -79,7 +79,7 @@ def contract_plan(cloud: str) -> Plan:
 @pytest.fixture
 def shared_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process CLI commands (`infra.cli.run([...])`) reuse the session's plans."""
-    monkeypatch.setattr(infra.plan, "run_program", run_program_once)
+    monkeypatch.setattr(infra.offline.plan, "run_program", run_program_once)
 
 
 def pytest_configure(config: pytest.Config) -> None:

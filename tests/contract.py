@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.spec import POOL_LABEL_KEY
-from infra.plan import UNKNOWN, Plan
+from infra.offline.plan import UNKNOWN, Plan
 
 COMPONENT_TYPE = {"aws": "im-platform:aws:EksCluster", "gcp": "im-platform:gcp:GkeCluster",
                   "azure": "im-platform:azure:AksCluster"}

@@ -18,9 +18,9 @@ import pulumi
 from pulumi.runtime.mocks import MockResourceArgs
 
 from components.spec import ClusterSpec, DrSpec, ReplicationSpec
-from infra.config import load_spec
-from infra.mocks import PlanMocks
-from infra.plan import Plan, project_name, run_recorded
+from infra.config.loader import load_spec
+from infra.offline.mocks import PlanMocks
+from infra.offline.plan import Plan, project_name, run_recorded
 from tests.conftest import make_config
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"

@@ -15,7 +15,7 @@ for references), so two spellings of the same configuration share one plan. The 
 session (pytest-xdist's workers) share the memo through a folder conftest creates: whichever
 process asks for a plan first computes it, the others read it. Every call returns a private copy: a test may change what it gets
 without touching what the next test sees. `run_program_once` has the signature of
-`infra.plan.run_program`; the `shared_plans` fixture installs it so in-process CLI commands (`plan`,
+`infra.offline.plan.run_program`; the `shared_plans` fixture installs it so in-process CLI commands (`plan`,
 `check`, `manifests`) reuse the session's plans too.
 
 Use `conftest.plan_config` (a fresh plan) only where planning itself is under test: determinism,
@@ -33,8 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from infra import stackfiles
-from infra.plan import Plan, project_name, read_stack_config, run_program, stack_file
+from infra.config import stackfiles
+from infra.offline.plan import Plan, project_name, read_stack_config, run_program, stack_file
 
 _Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str, tuple[str, ...], bool, tuple[tuple[str, str], ...]]
 _MEMO: dict[_Key, bytes] = {}
@@ -88,7 +88,7 @@ def freeze_what_is_loaded() -> None:
 
 def run_program_once(stack: str, config: dict[str, str], *, secret_keys: list[str] | None = None,
                      project: str | None = None, _chain: tuple[str, ...] = (), _shallow: bool = False) -> Plan:
-    """`infra.plan.run_program`, memoized for the session; returns a copy the caller owns.
+    """`infra.offline.plan.run_program`, memoized for the session; returns a copy the caller owns.
 
     A configuration error is raised every time (nothing is cached for it)."""
     project = project or project_name()
@@ -123,13 +123,13 @@ def spec_plan(cloud: str, stack: str | None = None, **kwargs: Any) -> Plan:
 
 @contextmanager
 def sharing_plans() -> Iterator[None]:
-    """Within the block, everything that plans through infra.plan (plan_stack, the CLI commands) shares
+    """Within the block, everything that plans through infra.offline.plan (plan_stack, the CLI commands) shares
     the session's plans. The `shared_plans` fixture is the same for one test."""
-    import infra.plan
+    import infra.offline.plan
 
-    real = infra.plan.run_program
-    infra.plan.run_program = run_program_once
+    real = infra.offline.plan.run_program
+    infra.offline.plan.run_program = run_program_once
     try:
         yield
     finally:
-        infra.plan.run_program = real
+        infra.offline.plan.run_program = real

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from infra.access_config import aws_partition
-from infra.plan import Plan
+from infra.config.access import aws_partition
+from infra.offline.plan import Plan
 from tests.conftest import cluster, plan_config
 from tests.test_cli import cli, copy_stack
 from tests.test_config import config, error_of, load
@@ -185,7 +185,7 @@ def test_aks_assigns_rbac_roles_scoped_to_the_cluster() -> None:
 
 
 def test_the_tag_rule_checks_access_entries() -> None:
-    from infra.rules import TAG_PATHS
+    from infra.policy.rules import TAG_PATHS
 
     plan = access_plan("aws")
     entries = plan.of_type("aws:eks/accessEntry:AccessEntry")

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from components.aws import subnet_cidrs
-from infra.plan import Plan
+from infra.offline.plan import Plan
 from tests.conftest import cluster, spec_plan
 
 

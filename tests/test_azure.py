@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from components import azure
-from infra.mocks import azure as azure_mocks
-from infra.mocks.common import FAKE_CA
-from infra.plan import Plan
+from infra.offline.mocks import azure as azure_mocks
+from infra.offline.mocks.common import FAKE_CA
+from infra.offline.plan import Plan
 from tests.conftest import CLUSTER, cluster, plan_config, spec_plan
 from tests.contract import unknown_paths
 

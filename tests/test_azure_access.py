@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components import azure_access
-from infra import plan as plan_module
+from infra.offline import plan as plan_module
 from tests.conftest import plan_config
 from tests.test_services_config import SERVICES
 

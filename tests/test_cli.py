@@ -152,13 +152,14 @@ def test_no_stray_output_at_exit_over_many_runs(tmp_path: Path) -> None:
 
 def test_a_plan_leaves_no_event_loop_open(monkeypatch: pytest.MonkeyPatch) -> None:
     """What makes the runs above clean, checked in-process where it is deterministic: fresh plans
-    (every program run, a referenced stack's included, goes through `infra.plan.run_recorded`)."""
-    import infra.plan
-    from infra.plan import plan_stack
+    (every program run, a referenced stack's included, goes through `infra.offline.plan.run_recorded`)."""
+    import infra.offline.plan
+    from infra.offline.plan import plan_stack
 
     runs: list[str] = []
-    real = infra.plan.run_recorded
-    monkeypatch.setattr(infra.plan, "run_recorded", lambda program, stack, *a, **k: runs.append(stack) or real(program, stack, *a, **k))
+    real = infra.offline.plan.run_recorded
+    monkeypatch.setattr(infra.offline.plan, "run_recorded",
+                        lambda program, stack, *a, **k: runs.append(stack) or real(program, stack, *a, **k))
 
     def open_loops() -> set[int]:
         return {id(o) for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()}

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.spec import SPOT_LABEL_KEY, SPOT_TAINT, Taint
-from infra.config import load_spec
-from infra.errors import ConfigError
+from infra.config.errors import ConfigError
+from infra.config.loader import load_spec
 from tests.conftest import CLUSTER, PROVIDER, cluster
 
 

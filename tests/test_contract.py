@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from components.spec import SPOT_LABEL_KEY, SPOT_TAINT
-from infra.plan import Plan
+from infra.offline.plan import Plan
 from tests.conftest import CLUSTER, ROOT, plan_config, spec_plan
 from tests.contract import (
     CLUSTER_TYPE,
@@ -154,7 +154,7 @@ def test_only_the_selected_cloud_sdk_is_imported(cloud: str) -> None:
     code = (
         "import gc, sys, json\n"
         "gc.disable()  # as the CLI runs a plan: faster, and it changes nothing that is imported\n"
-        "from infra.plan import run_program\n"
+        "from infra.offline.plan import run_program\n"
         "from tests.conftest import make_config\n"
         "from tests.test_services import BUFFER, SERVICES\n"
         f"run_program('prod-{cloud}', make_config('{cloud}'))\n"

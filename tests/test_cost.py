@@ -167,7 +167,7 @@ def test_well_known_types_match_the_list_price(cloud: str, region: str, instance
 
 
 def test_every_price_is_a_decimal_string_with_a_source_and_a_date() -> None:
-    from infra import yamlio  # the safe loader, in C (test_yamlio: it reads the catalogs the same)
+    from infra.config import yamlio  # the safe loader, in C (test_yamlio: it reads the catalogs the same)
 
     for cloud in ("aws", "gcp", "azure"):
         text = (catalog.CATALOG_DIR / f"{cloud}.yaml").read_text()

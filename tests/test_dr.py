@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import stackfiles
-from infra.config import load_spec
-from infra.errors import ConfigError
-from infra.plan import UNKNOWN, Plan, plan_stack, read_stack_config
+from infra.config import stackfiles
+from infra.config.errors import ConfigError
+from infra.config.loader import load_spec
+from infra.offline.plan import UNKNOWN, Plan, plan_stack, read_stack_config
 from tests.plans import sharing_plans
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,7 +222,7 @@ def test_pairs_plan_in_both_roles_with_dr_gateway_and_peer_reference(
 
 
 def test_the_peer_reference_reads_the_peer_planned_outputs(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from infra.plan import reference_outputs
+    from infra.offline.plan import reference_outputs
 
     primary, standby = pair_plans(tmp_path_factory, ("aws", "azure"))
     stackfiles.EXTRA_DIRS[:] = [tmp_path_factory.getbasetemp() / next(

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from components.dr import rclone
-from infra.manifests import render
-from infra.plan import Plan
-from infra.rules import Context, Resource, evaluate
+from infra.offline.manifests import render
+from infra.offline.plan import Plan
+from infra.policy.rules import Context, Resource, evaluate
 from tests.contract import unknown_paths
 from tests.dr_program import DrPlan, Pair, plan_half, plan_pair, spec_for
 
@@ -306,7 +306,7 @@ def key_arn(plan: Plan) -> str:
 
 
 def key_id(key: dict[str, Any]) -> str:
-    from infra.mocks.common import digest
+    from infra.offline.mocks.common import digest
 
     return "-".join(digest("kms", key["name"], length=32)[i:j] for i, j in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)))
 
@@ -610,7 +610,7 @@ def test_taggable_store_types_are_checked_by_the_tag_rule() -> None:
     import importlib
     import inspect
 
-    from infra.rules import TAG_PATHS
+    from infra.policy.rules import TAG_PATHS
 
     checked = set()
     for standby, primary in COMBINATIONS:
@@ -631,7 +631,7 @@ def test_taggable_store_types_are_checked_by_the_tag_rule() -> None:
 def test_the_replication_objects_pass_checkov_but_for_listed_skips(tmp_path: Path) -> None:
     """The job's objects hold up to checkov's Kubernetes checks like the tiers do (one pair per
     standby cloud); tests/checkov-skips.yaml lists any exception with its reason."""
-    from infra.manifests import write
+    from infra.offline.manifests import write
     from tests.test_manifests import checkov_executable, failed_checks, read_skips
 
     executable = checkov_executable()

@@ -15,7 +15,17 @@ from typing import Any
 
 import pytest
 
-from infra.failover import HEALTH_PASSES, ROUTE_ATTEMPTS, JournalConflict, JournalError, LockHeld, Report, UsageError, failover, lock_path
+from infra.failover.orchestrator import (
+    HEALTH_PASSES,
+    ROUTE_ATTEMPTS,
+    JournalConflict,
+    JournalError,
+    LockHeld,
+    Report,
+    UsageError,
+    failover,
+    lock_path,
+)
 
 
 class FakeClock:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from infra import cli
-from infra.failover import lock_path
-from infra.failover_cli import cmd_failover, find_pair, github_outputs
+from infra.failover.command import cmd_failover, find_pair, github_outputs
+from infra.failover.orchestrator import lock_path
 from tests.conftest import ROOT
 from tests.test_failover import FakeControl
 from tests.test_failover_control import write_fixture
@@ -90,7 +90,7 @@ def test_a_wrong_confirmation_changes_nothing(stacks: Path, monkeypatch: pytest.
 
 def test_a_run_prints_each_step_and_a_summary(stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("infra.failover.time.sleep", lambda s: None)
+    monkeypatch.setattr("infra.failover.orchestrator.time.sleep", lambda s: None)
     control = FakeControl()
     journal = tmp_path / "j.json"
     assert cmd_failover(args(stacks, "--to", "prod-azure", "--yes", "--journal", str(journal)), control) == 0
@@ -103,7 +103,7 @@ def test_a_run_prints_each_step_and_a_summary(stacks: Path, tmp_path: Path, monk
 
 def test_a_failed_route_exits_1_naming_the_step(stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("infra.failover.time.sleep", lambda s: None)
+    monkeypatch.setattr("infra.failover.orchestrator.time.sleep", lambda s: None)
     control = FakeControl()
     control.faults["route"] = [RuntimeError("route53 denied")] * 3
     assert cmd_failover(args(stacks, "--to", "prod-azure", "--yes", "--journal", str(tmp_path / "j.json")), control) == 1

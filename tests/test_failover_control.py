@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from infra.failover import failover
-from infra.failover_control import PulumiControl, StackBusy, probe
+from infra.failover.control import PulumiControl, StackBusy, probe
+from infra.failover.orchestrator import failover
 from tests.conftest import ROOT
 
 TRAFFIC = """config:

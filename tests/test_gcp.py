@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from components.spec import SPOT_LABEL_KEY, SPOT_LABEL_VALUE
-from infra.mocks.common import FAKE_CA
-from infra.plan import Plan
+from infra.offline.mocks.common import FAKE_CA
+from infra.offline.plan import Plan
 from tests.conftest import CLUSTER, PROVIDER, cluster, spec_plan
 from tests.contract import unknown_paths
 

@@ -12,7 +12,7 @@ import pytest
 from components.k8s import addons_aws
 from components.k8s.services import NLB_IDLE_TIMEOUT_SECONDS, PUBLIC_SERVICE_ANNOTATIONS, public_annotations
 from components.spec import ServiceSpec
-from infra.plan import Plan
+from infra.offline.plan import Plan
 from tests.conftest import plan_config, stack_plan
 from tests.test_services_config import SERVICES
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.manifests import INDEX, ManifestError, Rendered, render, render_stack, to_yaml, write
-from infra.plan import SECRET, UNKNOWN, Plan, cluster_stacks
+from infra.offline.manifests import INDEX, ManifestError, Rendered, render, render_stack, to_yaml, write
+from infra.offline.plan import SECRET, UNKNOWN, Plan, cluster_stacks
 from tests.conftest import ROOT
 from tests.plans import sharing_plans
 from tests.test_cli import cli_in_process, copy_stack

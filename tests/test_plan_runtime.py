@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
-import infra.plan
-from infra.errors import ConfigError
-from infra.plan import decode, run_program
+import infra.offline.plan
+from infra.config.errors import ConfigError
+from infra.offline.plan import decode, run_program
 from tests.conftest import make_config
 
 
@@ -40,13 +40,13 @@ def test_engine_maps_decode_with_sorted_keys() -> None:
 def test_the_collector_is_paused_while_the_program_runs_and_enabled_after(
         monkeypatch: pytest.MonkeyPatch, collector_state: None) -> None:
     seen: list[bool] = []
-    real = infra.plan._run_main
+    real = infra.offline.plan._run_main
 
     def spy() -> Any:
         seen.append(gc.isenabled())
         return real()
 
-    monkeypatch.setattr(infra.plan, "_run_main", spy)
+    monkeypatch.setattr(infra.offline.plan, "_run_main", spy)
     gc.enable()
     plan = run_program("dev-aws", make_config("aws", environment="dev"))
     assert plan.resources
@@ -76,7 +76,7 @@ def _settle_with(tasks: Sequence[asyncio.Future[Any]], later: Sequence[asyncio.F
         loop = asyncio.get_event_loop()
         if later:
             loop.call_soon(outputs.update, later)
-        loop.run_until_complete(asyncio.wait_for(infra.plan._settle(), timeout=5))
+        loop.run_until_complete(asyncio.wait_for(infra.offline.plan._settle(), timeout=5))
     finally:
         outputs.difference_update([*tasks, *later])
 

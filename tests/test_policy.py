@@ -1,4 +1,4 @@
-"""The policy guardrails (infra/rules.py), their offline `check` command and the policy pack.
+"""The policy guardrails (infra/policy/rules.py), their offline `check` command and the policy pack.
 
 - Every rule passes on what the program declares, on every cloud, and fails, naming itself, on a
   crafted violation of each resource type it covers.
@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-import infra.plan
+import infra.offline.plan
 from infra import cli
-from infra.check import PLAINTEXT_SECRETS
-from infra.plan import Plan, all_stacks, read_stack_config
-from infra.rules import (
+from infra.offline.plan import Plan, all_stacks, read_stack_config
+from infra.policy.check import PLAINTEXT_SECRETS
+from infra.policy.rules import (
     AWS_BUCKET,
     AWS_BUCKET_POLICY,
     AWS_BUCKET_VERSIONING,
@@ -70,7 +70,7 @@ POLICY_PYTHON = Path(os.environ.get("IM_PLATFORM_POLICY_PYTHON", ROOT / "policy"
 # ---------------------------------------------------------------------------------------------
 # Plans: each one planned once per session (tests/plans.py).
 
-_real_plan_stack = infra.plan.plan_stack
+_real_plan_stack = infra.offline.plan.plan_stack
 
 
 def cached_plan(stack: str | None = None, config_file: Path | None = None) -> Plan:
@@ -80,7 +80,7 @@ def cached_plan(stack: str | None = None, config_file: Path | None = None) -> Pl
 
 @pytest.fixture(autouse=True)
 def _reuse_plans(shared_plans: None) -> None:
-    # `check` plans through infra.plan: the same stack is planned once per session.
+    # `check` plans through infra.offline.plan: the same stack is planned once per session.
     return
 
 
@@ -366,7 +366,7 @@ def cluster_case_context(rule: str, cloud: str) -> Context:
 
 def spec_context(cloud: str, **changes: Any) -> Context:
     """The Context `check` builds for the shared spec (conftest.CLUSTER) as prod on one cloud."""
-    from infra.config import load_spec
+    from infra.config.loader import load_spec
 
     return replace(Context.from_spec(load_spec(make_config(cloud), project="im-platform", stack=f"prod-{cloud}")),
                    **changes)
@@ -508,11 +508,11 @@ def test_open_to_world(cidr: str, is_open: bool) -> None:
 
 def test_taggable_types_match_the_provider_sdks() -> None:
     """Every resource type the program declares that takes tags (labels on GCP) in its SDK is in
-    infra.rules.TAG_PATHS, so the tag rule cannot miss a resource that omits its tags."""
+    infra.policy.rules.TAG_PATHS, so the tag rule cannot miss a resource that omits its tags."""
     import importlib
     import inspect
 
-    from infra.rules import TAG_PATHS
+    from infra.policy.rules import TAG_PATHS
 
     checked = 0
     for cloud in CLOUDS:
@@ -527,7 +527,7 @@ def test_taggable_types_match_the_provider_sdks() -> None:
             taggable = ("tags" in params or "labels" in params or "resource_labels" in params
                         or record["type"] == GCP_NODE_POOL)  # node_config.resource_labels
             assert (record["type"] in TAG_PATHS) is taggable, (
-                f"{record['type']}: {'add it to' if taggable else 'remove it from'} TAG_PATHS in infra/rules.py "
+                f"{record['type']}: {'add it to' if taggable else 'remove it from'} TAG_PATHS in infra/policy/rules.py "
                 "(where its tags live), so the required-tags rule checks it even when the tags are left out")
             checked += 1
     assert checked > 60
@@ -566,7 +566,7 @@ def test_check_fails_on_a_bad_stack_naming_the_rule(path: Path, capsys: pytest.C
 
 
 def test_encrypted_values_and_the_secrets_provider_pass_the_stack_file_rule(tmp_path: Path) -> None:
-    from infra.check import stack_file_violations
+    from infra.policy.check import stack_file_violations
 
     good = tmp_path / "Pulumi.prod-x.yaml"
     good.write_text("secretsprovider: awskms://alias/pulumi-secrets?region=eu-west-1\n"
@@ -642,7 +642,7 @@ def crafted_documents() -> list[tuple[str, Plan | dict[str, Any], Context]]:
 
 
 def context_of(path: Path, stack: str) -> Context:
-    from infra.config import load_spec
+    from infra.config.loader import load_spec
     from infra.traffic.config import is_traffic, load_traffic
 
     values, _ = read_stack_config(path, "im-platform")

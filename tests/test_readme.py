@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from infra.config import load_spec
-from infra.plan import ROOT, run_program
+from infra.config.loader import load_spec
+from infra.offline.plan import ROOT, run_program
 
 README = (ROOT / "README.md").read_text()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.cost.command import cents
-from infra.plan import ROOT, all_stacks
+from infra.offline.plan import ROOT, all_stacks
 from tests.test_cost import cost_json
 
 README = (ROOT / "README.md").read_text()

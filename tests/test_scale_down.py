@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.plan import Plan
+from infra.offline.plan import Plan
 from tests.conftest import plan_config
 from tests.test_services import HPA, NETWORK_POLICY, RELEASE, named, pod_spec, services_plan
 from tests.test_services_config import SERVICES, with_service

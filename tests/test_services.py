@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.spec import SPOT_TAINT
-from infra.plan import Plan
+from infra.offline.plan import Plan
 from tests.conftest import ROOT, plan_config, spec_plan, stack_plan
 from tests.contract import COMPONENT_TYPE, ancestors, pools
 from tests.test_cli import cli_in_process, copy_stack
@@ -432,7 +432,7 @@ def test_example_stacks_carry_gateway_logic_and_push(stack: str) -> None:
 
 def test_every_supported_kubernetes_minor_has_a_matching_autoscaler_and_the_readme_names_the_charts() -> None:
     from components.k8s import addons_aws
-    from infra.config import SUPPORTED_MINORS
+    from infra.config.loader import SUPPORTED_MINORS
     for minor in SUPPORTED_MINORS:
         assert addons_aws.AUTOSCALER_IMAGE_TAGS[f"1.{minor}"].startswith(f"v1.{minor}."), minor
     readme = (ROOT / "README.md").read_text()

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.spec import SHUTDOWN_SECONDS, CapacityBufferSpec, EgressRule
-from infra.config import load_spec
-from infra.errors import ConfigError
-from infra.services_config import cpu_millicores, cpu_quantity, memory_bytes
+from infra.config.errors import ConfigError
+from infra.config.loader import load_spec
+from infra.config.services import cpu_millicores, cpu_quantity, memory_bytes
 from tests.conftest import CLUSTER, PROVIDER, ROOT
 
 SERVICES: dict[str, Any] = {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.plan import all_stacks, cluster_stacks, traffic_stacks
+from infra.offline.plan import all_stacks, cluster_stacks, traffic_stacks
 from tests.conftest import stack_plan
 
 REQUIRED = {"dev-aws", "staging-gcp", "prod-aws", "prod-azure", "prod-traffic"}
@@ -40,6 +40,6 @@ def test_traffic_stack_plans_cleanly(stack: str) -> None:
 def test_stack_refuses_the_ambient_kubeconfig(stack: str) -> None:
     import yaml
 
-    from infra.plan import stack_file
+    from infra.offline.plan import stack_file
     config = yaml.safe_load(stack_file(stack).read_text())["config"]
     assert "kubernetes" in config["pulumi:disable-default-providers"]

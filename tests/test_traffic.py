@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra.errors import ConfigError
-from infra.plan import UNKNOWN, Plan
+from infra.config.errors import ConfigError
+from infra.offline.plan import UNKNOWN, Plan
 from infra.traffic.config import load_traffic
 from tests.plans import stack_plan
 

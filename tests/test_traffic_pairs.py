@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import stackfiles
-from infra.plan import UNKNOWN, plan_stack, reference_outputs
+from infra.config import stackfiles
+from infra.offline.plan import UNKNOWN, plan_stack, reference_outputs
 from tests.conftest import ROOT
 from tests.plans import sharing_plans, spec_plan, stack_plan
 from tests.test_cli import cli_in_process

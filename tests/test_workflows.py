@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from infra import cli
-from infra.check import WAVES, github_outputs, list_stacks
-from infra.errors import ConfigError
-from infra.plan import Plan, plan_stack
+from infra.config.errors import ConfigError
+from infra.offline.plan import Plan, plan_stack
+from infra.policy.check import WAVES, github_outputs, list_stacks
 from tests.conftest import ROOT
 from tests.plans import sharing_plans, stack_plan
 
@@ -323,7 +323,7 @@ def test_failover_is_dispatched_by_hand_validated_and_approved_in_the_pairs_envi
     assert set(doc["on"]["workflow_dispatch"]["inputs"]) == {"to", "health-timeout", "resume-run-id"}
     jobs = doc["jobs"]
     runs = [step.get("run", "") for step in steps(jobs["pair"])]
-    assert 'python -m infra.failover_cli --github-output "$TO" >> "$GITHUB_OUTPUT"' in runs
+    assert 'python -m infra.failover.command --github-output "$TO" >> "$GITHUB_OUTPUT"' in runs
     job = jobs["failover"]
     assert job["needs"] == "pair"
     # The pair's GitHub environment: `prod` requires a reviewer (docs/ci.md).
@@ -486,8 +486,8 @@ def test_stacks_with_kubernetes_objects_get_their_own_runner_and_the_rest_hosted
 
 
 def test_the_matrix_rule_knows_every_cloud_that_gets_add_ons() -> None:
-    from components.k8s import CLOUD_ADDON_MODULES
-    from infra.check import CLOUDS_WITH_ADDONS
+    from components.k8s.cloud_addons import CLOUD_ADDON_MODULES
+    from infra.policy.check import CLOUDS_WITH_ADDONS
     assert set(CLOUDS_WITH_ADDONS) == set(CLOUD_ADDON_MODULES)
 
 

@@ -1,4 +1,4 @@
-"""infra.yamlio: the fast loader reads what PyYAML's safe loader reads, and fails the same way."""
+"""infra.config.yamlio: the fast loader reads what PyYAML's safe loader reads, and fails the same way."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import yamlio
+from infra.config import yamlio
 from tests.conftest import ROOT
 
 DOCUMENTS = sorted((ROOT / "stacks").glob("Pulumi.*.yaml")) + sorted((ROOT / "infra" / "cost" / "catalog").glob("*.yaml"))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from components import naming
+from components.k8s.cloud_addons import CLOUD_ADDON_MODULES
 from components.spec import ClusterSpec
 
 if TYPE_CHECKING:
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from components.k8s.addons import ClusterAddons
     from components.k8s.services import ServiceTier
 
-# What a cloud does not run by itself and needs on every cluster, services or not. GKE and AKS
-# have the cluster autoscaler and metrics-server built in.
-CLOUD_ADDON_MODULES = {"aws": "components.k8s.addons_aws"}
 # The namespace label that has the AWS Load Balancer Controller inject its pod readiness gate.
 READINESS_GATE_LABELS = {"aws": {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}}
 

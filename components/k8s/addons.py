@@ -10,7 +10,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import ClusterComponent
-from components.k8s import CLOUD_ADDON_MODULES
 from components.k8s.base import (
     K8sComponent,
     Namespace,
@@ -21,6 +20,7 @@ from components.k8s.base import (
     tolerations,
     zone_spread,
 )
+from components.k8s.cloud_addons import CLOUD_ADDON_MODULES
 from components.spec import POOL_LABEL_KEY, CapacityBufferSpec, ClusterSpec
 
 TIER_PRIORITY_CLASS = "im-platform-tier"

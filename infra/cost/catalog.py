@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from infra import yamlio
-from infra.errors import ConfigError
+from infra.config import yamlio
+from infra.config.errors import ConfigError
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -25,8 +25,8 @@ from typing import Any
 
 from components import shapes
 from components.spec import CLOUDS, ClusterSpec
+from infra.config.errors import ConfigError
 from infra.cost import catalog, model
-from infra.errors import ConfigError
 
 EXIT_OK = 0
 
@@ -262,8 +262,8 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
                regions: str | None = None, base: str | None = None, today: dt.date | None = None,
                warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The `cost --json` document of one stack (ConfigError/PriceError on a bad config or price)."""
-    from infra.config import load_spec
-    from infra.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
+    from infra.config.loader import load_spec
+    from infra.offline.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
     from infra.traffic.config import is_traffic
 
     chosen = parse_regions(regions)

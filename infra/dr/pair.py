@@ -1,7 +1,7 @@
 """Read `im-platform:dr` into a `DrSpec`, check it against the peer's own file, lower a standby.
 
 Every rule raises one `ConfigError` naming the key, the value and what is expected. The peer's
-file is read with the same validated reader (`load_peer`, handed in by `infra.config`), which never
+file is read with the same validated reader (`load_peer`, handed in by `infra.config.loader`), which never
 checks the peer's own peer: validation stops at one hop.
 """
 
@@ -20,8 +20,8 @@ from components.spec import (
     DrSpec,
     ReplicationSpec,
 )
-from infra.errors import ConfigError
-from infra.readers import NS, _did_you_mean, as_int, as_mapping, as_str, check_keys, optional, required
+from infra.config.errors import ConfigError
+from infra.config.readers import NS, _did_you_mean, as_int, as_mapping, as_str, check_keys, optional, required
 
 DR_KEY = f"{NS}dr"
 DR_KEYS = ("peer", "role", "standby", "replication")

@@ -15,9 +15,9 @@ from components.spec import (
     HealthCheckSpec,
     TrafficSpec,
 )
-from infra.config import PROVIDER_KEYS, load_peer_spec
-from infra.errors import MISSING, ConfigError
-from infra.readers import NS, _did_you_mean, as_int, as_list, as_mapping, as_str, check_keys, optional, required, structured
+from infra.config.errors import MISSING, ConfigError
+from infra.config.loader import PROVIDER_KEYS, load_peer_spec
+from infra.config.readers import NS, _did_you_mean, as_int, as_list, as_mapping, as_str, check_keys, optional, required, structured
 
 TRAFFIC_KEY = f"{NS}traffic"
 TRAFFIC_KEYS = ("provider", "zone", "name", "stacks", "active", "ttl", "healthCheck")

@@ -1,8 +1,8 @@
 """Read and validate `im-platform:services` and `im-platform:capacityBuffer` into the spec.
 
-Same rules as the rest of the configuration (`infra.config`): unknown keys are errors with the
+Same rules as the rest of the configuration (`infra.config.loader`): unknown keys are errors with the
 closest known key, and every problem is one `ConfigError` naming the full key path, the value and
-what is expected. Called by `infra.config.load_spec` once the node pools are known, because a
+what is expected. Called by `infra.config.loader.load_spec` once the node pools are known, because a
 service names the pool it runs on.
 """
 
@@ -23,8 +23,8 @@ from components.spec import (
     NodePoolSpec,
     ServiceSpec,
 )
-from infra.errors import ConfigError
-from infra.readers import (
+from infra.config.errors import ConfigError
+from infra.config.readers import (
     NS,
     _did_you_mean,
     as_bool,

@@ -1,7 +1,7 @@
 """`python -m infra.cli check --stack NAME [--config-file F] [--json]`: the policy guardrails offline.
 
 Plans the stack under the mock runtime (the very program `pulumi up` runs), then evaluates every
-rule of `infra.rules` (the rules the policy pack in `policy/` runs) over the planned resources.
+rule of `infra.policy.rules` (the rules the policy pack in `policy/` runs) over the planned resources.
 Exit status: 0 clean, 1 violations (one line each: `rule-name: urn: message`), 2 configuration error.
 
 `python -m infra.cli stacks [--github-output]` lists the stacks in stacks/ with their cloud,
@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from infra import yamlio
-from infra.errors import ConfigError
-from infra.rules import RULES, Context, Resource, Violation, evaluate
+from infra.config import yamlio
+from infra.config.errors import ConfigError
+from infra.policy.rules import RULES, Context, Resource, Violation, evaluate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
 EXIT_OK, EXIT_VIOLATIONS = 0, 1
 
@@ -49,7 +49,7 @@ TRAFFIC_PROVIDER_CLOUD = {"route53": "aws"}
 SELF_HOSTED_LABELS = ("self-hosted", "im-platform")
 HOSTED_RUNNER = "ubuntu-24.04"
 # Clouds whose clusters get Kubernetes add-ons from this program even without services
-# (components.k8s.CLOUD_ADDON_MODULES; tests/test_workflows.py holds the two equal).
+# (components.k8s.cloud_addons.CLOUD_ADDON_MODULES; tests/test_workflows.py holds the two equal).
 CLOUDS_WITH_ADDONS = ("aws",)
 
 
@@ -94,9 +94,9 @@ class CheckResult:
 
 def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
     """Plan the stack offline and evaluate every rule; raises ConfigError on a bad configuration."""
-    from infra.config import load_spec
-    from infra.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
-    from infra.stackfiles import searching_beside
+    from infra.config.loader import load_spec
+    from infra.config.stackfiles import searching_beside
+    from infra.offline.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
     from infra.traffic.config import is_traffic, load_traffic
 
     plan = plan_stack(stack, config_file)

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from infra import yamlio
-from infra.errors import ConfigError
+from infra.config import yamlio
+from infra.config.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
 SECRET = "[secret]"
 

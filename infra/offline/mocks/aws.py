@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
-from infra.mocks.common import ACCOUNT_ID, FAKE_CA, autoname, config_value, digest
+from infra.offline.mocks.common import ACCOUNT_ID, FAKE_CA, autoname, config_value, digest
 
 
 def region() -> str:

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROLE_KEY = "im-platform:dr.role"
 ACTIVE_KEY = "im-platform:traffic.active"
 NAME_KEY = "im-platform:traffic.name"

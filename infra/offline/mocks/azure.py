@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
-from infra.mocks.common import FAKE_CA, autoname, config_value, digest
+from infra.offline.mocks.common import FAKE_CA, autoname, config_value, digest
 
 SUBSCRIPTION_ID = "8f2b6d1e-4c3a-4b7e-9a51-2d6c0e9f4a10"
 TENANT_ID = "3c9e7a52-1f08-4d6b-8e2a-7b45c1d09e3f"

@@ -32,10 +32,9 @@ from components.spec import (
     NodePoolSpec,
     Taint,
 )
-from infra.access_config import read_access
-from infra.dr.pair import apply_role, read_dr
-from infra.errors import MISSING, ConfigError
-from infra.readers import (  # noqa: F401 (re-exported: the readers' historical home)
+from infra.config.access import read_access
+from infra.config.errors import MISSING, ConfigError
+from infra.config.readers import (  # noqa: F401 (re-exported: the readers' historical home)
     NS,
     RFC1918,
     _did_you_mean,
@@ -50,8 +49,9 @@ from infra.readers import (  # noqa: F401 (re-exported: the readers' historical 
     required,
     structured,
 )
-from infra.services_config import read_capacity_buffers, read_services
-from infra.stackfiles import find_stack_file, read_stack_config
+from infra.config.services import read_capacity_buffers, read_services
+from infra.config.stackfiles import find_stack_file, read_stack_config
+from infra.dr.pair import apply_role, read_dr
 
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
 TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr")

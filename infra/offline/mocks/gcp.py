@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
-from infra.mocks.common import FAKE_CA, autoname, config_value, digest
+from infra.offline.mocks.common import FAKE_CA, autoname, config_value, digest
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
 CONTAINER = "https://container.googleapis.com/v1"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infra.errors import ConfigError
+from infra.config.errors import ConfigError
 
 ACCESS_KEYS = ("admins", "viewers")
 

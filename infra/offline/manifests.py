@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from infra.plan import UNKNOWN, Plan
+from infra.offline.plan import UNKNOWN, Plan
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 INDEX = "manifests-index.yaml"
@@ -156,7 +156,7 @@ def _refuse_unknowns(resource: Mapping[str, Any], body: Mapping[str, Any]) -> No
         raise ManifestError(
             f"{_describe(resource)}: {', '.join(paths)} {'is' if len(paths) == 1 else 'are'} unknown offline "
             f"({UNKNOWN!r}); refusing to write a guess. Build the value from known inputs, or give the offline "
-            "plan's mocks (infra/mocks/) a realistic output for the resource it comes from.")
+            "plan's mocks (infra/offline/mocks/) a realistic output for the resource it comes from.")
 
 
 def _provider_namespaces(plan: Plan) -> dict[str, str]:
@@ -396,9 +396,9 @@ def write(rendered: Rendered, out: Path, index_dir: Path | None = None) -> list[
 
 def kubernetes_version(stack: str | None, config_file: Path | None = None) -> str:
     """The stack's Kubernetes minor ("1.33") from its validated spec; raises ConfigError."""
-    from infra.config import load_spec
-    from infra.plan import project_name, read_stack_config, stack_file, stack_name_from_file
-    from infra.stackfiles import searching_beside
+    from infra.config.loader import load_spec
+    from infra.config.stackfiles import searching_beside
+    from infra.offline.plan import project_name, read_stack_config, stack_file, stack_name_from_file
 
     path = config_file or stack_file(str(stack))
     project = project_name()
@@ -410,7 +410,7 @@ def kubernetes_version(stack: str | None, config_file: Path | None = None) -> st
 
 def render_stack(stack: str | None, config_file: Path | None = None) -> Rendered:
     """Plan one stack offline and render its Kubernetes objects; raises ConfigError or ManifestError."""
-    from infra.plan import plan_stack
+    from infra.offline.plan import plan_stack
 
     plan = plan_stack(stack, config_file)
     if not any(r["type"].startswith("kubernetes:") for r in plan.resources):

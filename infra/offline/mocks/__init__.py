@@ -12,10 +12,10 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
-from infra.mocks.common import CallFn, ResourceFn, fake_id
+from infra.offline.mocks.common import CallFn, ResourceFn, fake_id
 
-_PACKAGES = {"aws": "infra.mocks.aws", "gcp": "infra.mocks.gcp", "azure-native": "infra.mocks.azure",
-             "kubernetes": "infra.mocks.kubernetes"}
+_PACKAGES = {"aws": "infra.offline.mocks.aws", "gcp": "infra.offline.mocks.gcp", "azure-native": "infra.offline.mocks.azure",
+             "kubernetes": "infra.offline.mocks.kubernetes"}
 
 
 def _table(token: str, attr: str) -> dict[str, Any]:
@@ -57,5 +57,5 @@ class PlanMocks(Mocks):
         fn: CallFn | None = _table(args.token, "CALLS").get(args.token)
         if fn is None:
             # An invoke without a mock would silently return nothing: make it loud instead.
-            raise KeyError(f"the offline plan has no mock for the invoke {args.token}; add one in infra/mocks/")
+            raise KeyError(f"the offline plan has no mock for the invoke {args.token}; add one in infra/offline/mocks/")
         return fn(args)

@@ -1,6 +1,6 @@
 """`python -m infra.cli failover --to STACK [--dry-run] [--yes] [--journal FILE] [--health-timeout SECONDS]`
 
-Moves the public name of a DR pair to STACK (see `infra.failover` for the steps and guarantees).
+Moves the public name of a DR pair to STACK (see `infra.failover.orchestrator` for the steps and guarantees).
 The pair and its traffic stack are found in stacks/: the traffic stack whose
 `im-platform:traffic.stacks` lists STACK. Exit status: 0 done (a pending demotion is a warning),
 1 a step failed (named), 2 bad usage, an unknown stack, a pair that disagrees, or the journal held
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from infra.failover import (
+from infra.failover.orchestrator import (
     DEFAULT_HEALTH_TIMEOUT_S,
     DRAIN_S,
     HEALTH_PASSES,
@@ -32,7 +32,7 @@ from infra.failover import (
     unfinished,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # What may reach $GITHUB_OUTPUT and a concurrency group: no newline, no expression, no space.
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -187,7 +187,7 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
             print("failover: not confirmed; nothing was changed", file=sys.stderr)
             return EXIT_USAGE
     if control is None:
-        from infra.failover_control import PulumiControl
+        from infra.failover.control import PulumiControl
 
         control = PulumiControl(pair.traffic_stack, work_dir=stacks_dir.parent, stacks_dir=stacks_dir)
     started = time.monotonic()
@@ -245,9 +245,9 @@ def github_outputs(target: str, stacks_dir: Path) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m infra.failover_cli --github-output STACK`: key=value lines for $GITHUB_OUTPUT."""
+    """`python -m infra.failover.command --github-output STACK`: key=value lines for $GITHUB_OUTPUT."""
     if len(argv) != 2 or argv[0] != "--github-output":
-        print("usage: python -m infra.failover_cli --github-output STACK", file=sys.stderr)
+        print("usage: python -m infra.failover.command --github-output STACK", file=sys.stderr)
         return EXIT_USAGE
     try:
         outputs = github_outputs(argv[1], ROOT / "stacks")

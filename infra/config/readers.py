@@ -1,6 +1,6 @@
 """The small typed readers every configuration module shares: each names the full key path in its error.
 
-Imported by `infra.config`, `infra.services_config` and `infra.dr`, so imports point one way
+Imported by `infra.config.loader`, `infra.config.services` and `infra.dr`, so imports point one way
 (readers <- services_config <- config).
 """
 
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from components.naming import PROJECT
 from components.spec import SYSTEM_POOL
-from infra.errors import MISSING, ConfigError
+from infra.config.errors import MISSING, ConfigError
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Benchmark: plan every stack in stacks/ as users do (a whole `python -m infra.cli plan` process)
 and print wall time, resource count, and the time to import the SDKs it needs (and the ratio) per stack.
 
-    python -m infra.bench [--repeat N] [--cost]
+    python -m infra.offline.bench [--repeat N] [--cost]
 
 --cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
 at most 1.3x and 3x the plan's median).
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from infra.plan import ROOT, all_stacks
+from infra.offline.plan import ROOT, all_stacks
 
 TARGET_SECONDS = 6.0
 COST_TARGETS = {"cost": 1.3, "cost --compare": 3.0}  # x the plan of the same stack
@@ -31,7 +31,7 @@ SDK_PACKAGES = ("pulumi", "pulumi_aws", "pulumi_gcp", "pulumi_azure_native", "pu
 # Plans the stack in a process of its own and prints the SDK modules it ended up importing.
 _LIST_MODULES = """
 import json, sys
-from infra.plan import plan_stack
+from infra.offline.plan import plan_stack
 plan_stack(sys.argv[1])
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {packages!r})))
 """
@@ -81,7 +81,7 @@ def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.offline.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per stack; the median is reported (default 3)")
     parser.add_argument("--cost", action="store_true", help="also time cost and cost --compare against the plan")
     args = parser.parse_args(argv)

@@ -27,10 +27,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 
-from infra import stackfiles
-from infra.errors import ConfigError
-from infra.mocks import PlanMocks
-from infra.stackfiles import (  # noqa: F401 (re-exported for the CLI and tests)
+from infra.config import stackfiles
+from infra.config.errors import ConfigError
+from infra.config.stackfiles import (  # noqa: F401 (re-exported for the CLI and tests)
     ROOT,
     SECRET,
     STACKS_DIR,
@@ -40,6 +39,7 @@ from infra.stackfiles import (  # noqa: F401 (re-exported for the CLI and tests)
     stack_file,
     stack_name_from_file,
 )
+from infra.offline.mocks import PlanMocks
 
 PROGRAM_DIR = ROOT / "infra"
 UNKNOWN = "[unknown]"
@@ -349,7 +349,7 @@ def _run_program(stack: str, config: dict[str, str], *, secret_keys: list[str] |
 def _check_config(stack: str, config: dict[str, str], project: str) -> None:
     """Stop on what the program would reject in this stack's own configuration before the stacks it
     references are planned (seconds each): the same validation the program runs first."""
-    from infra.config import load_spec
+    from infra.config.loader import load_spec
     from infra.traffic.config import is_traffic, load_traffic
 
     if is_traffic(config):

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockResourceArgs
 
-from infra.mocks.common import config_value, digest
+from infra.offline.mocks.common import config_value, digest
 
 CREATED = "2025-01-01T00:00:00Z"
 
