@@ -174,6 +174,9 @@ class Plan:
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Stack outputs with secret values in the clear: for tests only, never printed.
     revealed_outputs: dict[str, Any] = field(default_factory=dict)
+    # What the program warned about (`pulumi.log.warn`), in order: `plan` and `check` print each
+    # as `warning: ...` on stderr, as `pulumi up` would show it.
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"project": self.project, "stack": self.stack, "resources": self.resources, "outputs": self.outputs}
@@ -254,6 +257,18 @@ def _run_main() -> None:
     """What the host does: run the program directory's __main__.py as __main__."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
 _LOG = logging.getLogger("im-platform.plan")
+# The engine's warnings reach the user through `Plan.warnings` (the CLI prints them), not a handler.
+_LOG.propagate = False
+_LOG.addHandler(logging.NullHandler())
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 # A stack planned only so that another can read its outputs speaks through its own logger, which
 # is silent: its warnings (a peer "not deployed yet" in a shallow plan) are not the user's stack's.
 _REFERENCE_LOG = logging.getLogger("im-platform.plan.reference")
@@ -383,6 +398,8 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
             # What a self-managed backend reports (the Pulumi Cloud reports the account or org).
             organization=organization, callbacks=None))
         pulumi_settings.ROOT.set(None)
+        collect = _Collect()
+        log.addHandler(collect)
         loop = asyncio.new_event_loop()
         workers = _WorkerLoops()
         loop.set_default_executor(workers.executor)
@@ -397,13 +414,14 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
             asyncio.set_event_loop(None)
             loop.close()
             workers.close()
+            log.removeHandler(collect)
         records = sorted(monitor.registrations, key=lambda r: r["urn"])
         stack_urn = next((r["urn"] for r in records if r["type"] == "pulumi:pulumi:Stack"), None)
         resources = [r for r in records if r["type"] != "pulumi:pulumi:Stack"]
         outputs = monitor.outputs.get(stack_urn, {}) if stack_urn else {}
         component_outputs = {urn: out for urn, out in monitor.outputs.items() if urn != stack_urn}
         revealed = monitor.revealed_outputs.get(stack_urn, {}) if stack_urn else {}
-        return Plan(project, stack, resources, outputs, component_outputs, revealed)
+        return Plan(project, stack, resources, outputs, component_outputs, revealed, collect.messages)
 
 
 def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:
