@@ -24,13 +24,18 @@ cancelled: cancelling leaves that update's resources in an unknown state.
 from __future__ import annotations
 
 import http.client
+import os
+import re
+import shutil
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
+from pulumi.automation._minimum_version import _MINIMUM_VERSION  # what the Automation API itself requires
 
 from infra.config import yamlio
 from infra.config.stackfiles import set_stack_value
@@ -44,6 +49,43 @@ PROBE_TIMEOUT_S = 5.0   # one probe; the gate retries, so a slow answer counts a
 
 class StackBusy(RuntimeError):
     """Another update holds the stack; it is left alone."""
+
+
+class PreflightError(Exception):
+    """Something a real run needs is missing (one line for the operator); nothing was changed."""
+
+
+def pulumi_home(env: Mapping[str, str]) -> Path:
+    """Where the Pulumi CLI keeps itself: $PULUMI_HOME, else ~/.pulumi (the installer's default)."""
+    return Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
+
+
+def find_pulumi(env: Mapping[str, str] | None = None) -> auto.PulumiCommand:
+    """The Pulumi CLI a run drives: `pulumi` on PATH, else <PULUMI_HOME>/bin/pulumi; its version
+    checked against the minimum the installed Automation API requires."""
+    env = os.environ if env is None else env
+    root: str | None = None
+    found = shutil.which("pulumi", path=env.get("PATH"))
+    if found is None:
+        candidate = pulumi_home(env) / "bin" / "pulumi"
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            raise PreflightError(f"no Pulumi CLI: `pulumi` is not on PATH and not in {candidate.parent} "
+                                 f"(install version {_MINIMUM_VERSION} or newer: https://www.pulumi.com/docs/install/)")
+        root, found = str(candidate.parent.parent), str(candidate)
+    try:
+        return auto.PulumiCommand(root=root)
+    except auto.InvalidVersionError as exc:
+        raise PreflightError(f"the Pulumi CLI {found} is too old for this SDK: {exc}") from None
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise PreflightError(f"the Pulumi CLI {found} does not run (`pulumi version`: {exc})") from None
+
+
+def _error_line(exc: Exception) -> str:
+    """The CLI's own `error:` line out of an Automation API error (its whole output otherwise)."""
+    lines = [re.sub(r"^(stdout|stderr|code):\s*", "", line.strip()) for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or [type(exc).__name__])[-1]
 
 
 class _SniConnection(http.client.HTTPSConnection):
@@ -111,6 +153,25 @@ class PulumiControl:
 
     def prepare(self, name: str) -> None:
         self._stack(name)
+
+    def preflight(self, stacks: Sequence[str]) -> list[str]:
+        """Everything a real run needs before it changes anything, one line per missing piece: the
+        Pulumi CLI (found, and new enough) and every stack selectable in the backend logged in to."""
+        if self.pulumi_command is None:
+            try:
+                self.pulumi_command = find_pulumi({**os.environ, **self.env_vars})
+            except PreflightError as exc:
+                return [str(exc)]  # without a CLI no stack can be looked at
+        problems = []
+        for name in stacks:
+            try:
+                self._stack(name)
+            except auto.StackNotFoundError:
+                problems.append(f"stack {name} cannot be selected: the backend you are logged in to has no such "
+                                f"stack (pulumi login to the right one; pulumi stack ls)")
+            except (auto.CommandError, OSError) as exc:
+                problems.append(f"stack {name} cannot be selected: {_error_line(exc)}")
+        return problems
 
     def up(self, name: str, why: str) -> None:
         """`pulumi up` of the stack as its file now says (the engine reads stacks/Pulumi.<name>.yaml)."""
