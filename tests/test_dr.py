@@ -139,7 +139,7 @@ BAD = [
     ("interval", lambda c: c["im-platform:dr"].update(replication={"intervalMinutes": 2}),
      "im-platform:dr.replication.intervalMinutes is 2: expected a whole number of minutes from 5 to 1440"),
     ("unknown key", lambda c: c["im-platform:dr"].update(peers="x"),
-     'im-platform:dr.peers is "x": unknown key (expected one of: peer, role, standby, replication); did you mean \'peer\'?'),
+     'im-platform:dr.peers is an unknown key (expected one of: peer, role, standby, replication); did you mean im-platform:dr.peer?'),
     ("itself", lambda c: c["im-platform:dr"].update(peer="p-aws"),
      'im-platform:dr.peer is "p-aws": expected the other stack of the pair, not this stack itself'),
 ]

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from infra.config import yamlio
-from infra.config.errors import MISSING, ConfigError
+from infra.config.errors import MISSING, ConfigError, DuplicateKeyError
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
@@ -108,6 +108,7 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
         raise ConfigError(str(path), None, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict):
         raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
+    check_duplicates(path, text, project)
     config = doc.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: config", config, "expected a map of configuration keys")
@@ -167,3 +168,30 @@ def _child(node: Any, key: str, top: str) -> Any:
     prefix = f"{project_name()}:"
     names = {key, key[len(prefix):]} if key == top and key.startswith(prefix) else {key}
     return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value in names), None)
+
+
+def check_duplicates(path: Path, text: str, project: str) -> None:
+    """A key written twice in one map is an error: YAML keeps the last silently, so the first (a
+    pool's minNodes, a guardrail) would be dropped without a word. Named by its full key path."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root = yaml.compose(text, Loader=loader)
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value in node.value:
+                key = str(key_node.value)
+                if where == "config":
+                    full = key if ":" in key else f"{project}:{key}"
+                else:
+                    full = f"{where}.{key}" if where else key
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKeyError(full, path.name, seen[key], line)
+                seen[key] = line
+                walk(value, "config" if not where and key == "config" else (full if where else ""))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{where}[{i}]")
+
+    walk(root, "")
