@@ -79,8 +79,9 @@ def first_of_pair(stacks_dir: Path, traffic: str) -> str:
 def test_every_pair_in_stacks_fails_over_and_back_through_plannable_states(tmp_path: Path, traffic: str) -> None:
     stacks_dir = tmp_path / "repo" / "stacks"
     stacks_dir.mkdir(parents=True)
-    pair = find_pair(first_of_pair(STACKS_DIR, traffic), STACKS_DIR)
-    for name in (*pair.stacks, traffic):
+    # Read from the traffic stack's own file: stacks/ may hold more than one pair (or a copy).
+    doc = yamlio.safe_load((STACKS_DIR / f"Pulumi.{traffic}.yaml").read_text(encoding="utf-8"))
+    for name in (*doc["config"]["im-platform:traffic"]["stacks"], traffic):
         shutil.copy(STACKS_DIR / f"Pulumi.{name}.yaml", stacks_dir)
     failover_and_back(stacks_dir, traffic, tmp_path / "journal.json")
 
