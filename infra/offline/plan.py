@@ -408,14 +408,7 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
 
 def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:
     project = project_name()
-    if config_file is None:
-        if not stack:
-            raise ConfigError("--stack", None, "expected a stack name such as dev-aws, or --config-file")
-        config_file = stack_file(stack)
-    if not stack:
-        stack = stack_name_from_file(config_file)
-        if not stack:
-            raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
+    stack, config_file = stackfiles.resolve_stack(stack, config_file)
     config, secret_keys = read_stack_config(config_file, project)
     # Stacks this one names (DR peer, the traffic stack's pair) are looked up beside it first.
     with stackfiles.searching_beside(config_file):
