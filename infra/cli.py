@@ -1,9 +1,11 @@
-"""im-platform, offline: plan, check, stacks and manifests need no Pulumi CLI and no cloud.
+"""im-platform: plan, check, cost, manifests and stacks run offline; failover drives Pulumi.
 
     python -m infra.cli plan --stack NAME [--config-file FILE] [--json]
-    python -m infra.cli failover --to STACK [--dry-run] [--yes] [--journal FILE] [--health-timeout SECONDS]
+    python -m infra.cli failover --to STACK [--dry-run] [--yes] [--json] [--journal FILE] ...
+    python -m infra.cli --version
 
-Exit status: 0 on success, 2 on a configuration error (one message, no traceback), 1 otherwise.
+Exit status: 0 on success, 2 on a configuration or usage error (one message, no traceback), 1
+otherwise. The commands table is in README.md, Commands.
 """
 
 from __future__ import annotations
