@@ -104,6 +104,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.revealed_outputs: dict[str, dict[str, Any]] = {}
         # URN -> every resource its registration waits for: explicit `depends_on` and inputs alike.
         self.dependencies: dict[str, frozenset[str]] = {}
+        self.property_dependencies: dict[str, dict[str, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -139,6 +140,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._lock:
             self.registrations.append(record)
             self.dependencies[response.urn] = waits_for
+            self.property_dependencies[response.urn] = {
+                prop: frozenset(deps.urns) for prop, deps in request.propertyDependencies.items()}
         return response
 
     def ReadResource(self, request: Any) -> Any:
@@ -182,6 +185,8 @@ class Plan:
     # URN -> the URNs its registration waits for, explicit and through inputs (the JSON's
     # `dependsOn` lists only the explicit ones inputs do not already imply). Not in `to_json`.
     dependencies: dict[str, frozenset[str]] = field(default_factory=dict)
+    # URN -> input property -> the URNs that input was built from.
+    property_dependencies: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     # "type name" of every resource the program constructed inside an Output callback (`apply`),
     # where `pulumi preview` and the policy pack would not see it whenever the inputs are unknown.
     constructed_in_apply: list[str] = field(default_factory=list)
@@ -463,7 +468,8 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
         component_outputs = {urn: out for urn, out in monitor.outputs.items() if urn != stack_urn}
         revealed = monitor.revealed_outputs.get(stack_urn, {}) if stack_urn else {}
         return Plan(project, stack, resources, outputs, component_outputs, revealed,
-                    dependencies=dict(monitor.dependencies), constructed_in_apply=sorted(in_apply))
+                    dependencies=dict(monitor.dependencies), property_dependencies=dict(monitor.property_dependencies),
+                    constructed_in_apply=sorted(in_apply))
 
 
 def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:
