@@ -156,6 +156,22 @@ def test_every_gcp_example_stack_holds_the_order() -> None:
         check_gcp_order(plan_stack(stack))
 
 
+def test_cluster_access_grants_on_gcp_wait_for_the_iam_api(folder: Path) -> None:
+    """A copy of a GCP example stack with admins and viewers: their project grants wait too."""
+    import yaml
+
+    source = next(s for s in all_stacks() if _cloud_of(s) == "gcp")
+    doc = yaml.safe_load(stackfiles.stack_file(source).read_text(encoding="utf-8"))
+    doc["config"]["im-platform:cluster"]["admins"] = ["group:platform-admins@example.com"]
+    doc["config"]["im-platform:cluster"]["viewers"] = ["user:oncall@example.com"]
+    path = folder / "Pulumi.order-gcp-access.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    plan = plan_stack(config_file=path)
+    grants = [r for r in plan.of_type("gcp:projects/iAMMember:IAMMember") if r["inputs"]["role"].startswith("roles/container.")]
+    assert len(grants) == 2
+    check_gcp_order(plan)
+
+
 def _cloud_of(stack: str) -> str | None:
     values, _ = stackfiles.read_stack_config(stackfiles.stack_file(stack), stackfiles.project_name())
     return values.get("im-platform:cloud")
