@@ -305,3 +305,61 @@ def test_no_pair_stack_constructs_a_resource_inside_an_apply(tmp_path_factory: p
     assert standby.of_type("kubernetes:batch/v1:CronJob")
     assert [r for r in primary.resources if r["type"] in TRUST_TYPES and "peer" in r["name"]]
     assert primary.constructed_in_apply == [] and standby.constructed_in_apply == []
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS trust of an AKS issuer (ends in "/"): the condition keys come from the provider's `url`.
+
+AKS_ISSUER = "https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000001/11111111-2222-3333-4444-555555555555/"
+
+
+def _aws_primary_trusting(issuer: str, stored_url: str | None) -> Plan:
+    """The AWS half of an AWS-Azure pair, its peer exporting `issuer`; with `stored_url`, the OIDC
+    provider's `url` output reads back as that (how IAM may hold it), else as the mocks answer."""
+    from pulumi.runtime.mocks import MockResourceArgs
+
+    from components.dr import rclone
+    from tests.dr_program import PeerMocks, _program, spec_for
+
+    class Mocks(PeerMocks):
+        def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            resource_id, outputs = super().new_resource(args)
+            if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider" and stored_url is not None:
+                outputs["url"] = stored_url
+            return resource_id, outputs
+
+    spec = spec_for("aws", "trust-aws", "trust-azure", "azure", "primary")
+    peer = {"oidcIssuer": issuer, "replication": {"namespace": rclone.NAMESPACE, "serviceAccount": rclone.SERVICE_ACCOUNT}}
+    from tests.conftest import make_config
+
+    return run_recorded(lambda: _program(spec), spec.stack, make_config("aws"), mocks=Mocks(peer),
+                        project="im-platform", organization=None)
+
+
+def _trust_keys(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+    role = next(r for r in plan.of_type("aws:iam/role:Role") if r["name"].endswith("peer-reader"))
+    provider = next(r for r in plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+                    if r["name"].endswith("peer-oidc"))
+    # The trust policy is built from the provider's outputs (an input dependency, not a copy of the issuer).
+    assert provider["urn"] in plan.property_dependencies[role["urn"]]["assumeRolePolicy"]
+    statement = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+    return provider, statement
+
+
+def test_the_trust_of_an_aks_issuer_keys_on_the_providers_url() -> None:
+    plan = _aws_primary_trusting(AKS_ISSUER, None)
+    provider, statement = _trust_keys(plan)
+    assert provider["inputs"]["url"] == AKS_ISSUER, "IAM is given the issuer as the tokens carry it"
+    host_path = AKS_ISSUER.removeprefix("https://")
+    assert statement["Condition"]["StringEquals"] == {f"{host_path}:sub": "system:serviceaccount:im-dr-replication:replication",
+                                                      f"{host_path}:aud": "sts.amazonaws.com"}
+    assert statement["Principal"]["Federated"].endswith(f":oidc-provider/{host_path}")
+    assert plan.constructed_in_apply == []
+
+
+def test_the_trust_keys_follow_the_url_iam_reports_not_the_issuer_string() -> None:
+    # Were IAM to hold the URL without the trailing slash, the keys follow it: they are read from
+    # the provider's `url` output, never formed from the issuer the peer exported.
+    stored = AKS_ISSUER.removeprefix("https://").rstrip("/")
+    _, statement = _trust_keys(_aws_primary_trusting(AKS_ISSUER, stored))
+    assert set(statement["Condition"]["StringEquals"]) == {f"{stored}:sub", f"{stored}:aud"}
