@@ -10,16 +10,33 @@ cd "$(dirname "$0")"
 
 python=${PYTHON:-python3}
 pip_quiet=(--quiet --disable-pip-version-check)
+started=$SECONDS
 
-make_env() {  # make_env DIR REQUIREMENTS
-    local dir=$1 requirements=$2
-    echo "setup: $dir <- $requirements" >&2
-    [[ -x "$dir/bin/python" ]] || "$python" -m venv "$dir"
-    "$dir/bin/pip" install "${pip_quiet[@]}" -r "$requirements"
+# First, before anything is made: an older Python fails deep inside pip with an unrelated error.
+if ! version=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null); then
+    echo "setup: $python not found: install Python 3.11 or newer, or name it with PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
+IFS=. read -r major minor _ <<< "$version"
+if (( major < 3 || (major == 3 && minor < 11) )); then
+    echo "setup: Python 3.11 or newer is needed; $python is $version (name another with PYTHON=python3.11)" >&2
+    exit 1
+fi
+echo "setup: Python $version ($python)" >&2
+
+make_env() {  # make_env DIR REQUIREMENTS: one line per environment, with its time
+    local dir=$1 requirements=$2 step=$SECONDS
+    printf 'setup: %s <- %s ... ' "$dir" "$requirements" >&2
+    if ! { [[ -x "$dir/bin/python" ]] || "$python" -m venv "$dir"; } \
+            || ! "$dir/bin/pip" install "${pip_quiet[@]}" -r "$requirements"; then
+        echo "failed after $((SECONDS - step)) s (the lines above say why)" >&2
+        exit 1
+    fi
+    echo "done in $((SECONDS - step)) s" >&2
 }
 
 make_env venv requirements-dev.txt
 make_env policy/venv policy/requirements.txt
 make_env venv-checks requirements-checkov.txt
 echo '*' > venv-checks/.gitignore
-echo "setup: done" >&2
+echo "setup: done in $((SECONDS - started)) s" >&2

@@ -58,6 +58,7 @@ class EksCluster(ClusterComponent):
 
     # The IAM OIDC provider of the cluster's issuer: IRSA roles of this cluster's workloads trust it.
     oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_url: pulumi.Output[str]
 
     def _build(self, name: str, spec: ClusterSpec) -> ClusterOutputs:
         partition = aws.get_partition_output().partition
@@ -186,6 +187,7 @@ class EksCluster(ClusterComponent):
             )
         )
         self.oidc_provider_arn = oidc_provider.arn
+        self.oidc_provider_url = oidc_provider.url
         return ClusterOutputs(cluster_name=cluster.name, endpoint=cluster.endpoint,
                               kubeconfig=kubeconfig, oidc_issuer=issuer, node_pool_resources=list(groups),
                               key=StackKey(id=key.arn))

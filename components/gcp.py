@@ -81,12 +81,17 @@ class GkeCluster(ClusterComponent):
         region = spec.region
 
         apis = self._apis(name, project)
+        # What else in the stack declares IAM objects waits for the API that holds them, and what
+        # names the workload identity pool `<project>.svc.id.goog` waits for the cluster that
+        # creates it (GCP answers "Identity Pool does not exist" before then).
+        self.services = {service: api for service, api in zip(REQUIRED_APIS, apis, strict=True)}
         subnet = self._network(name, spec, project, apis)
         key, key_grant = self._kms(name, project, region, apis)
         node_sa, node_roles = self._node_identity(name, project, apis)
         cluster = self._cluster(name, spec, project, subnet, key, key_grant, node_sa, node_roles)
+        self.gke = cluster
         pools = [self._node_pool(name, pool, project, cluster, node_sa, node_roles) for pool in spec.node_pools]
-        self._access(name, spec, project)
+        self._access(name, spec, project, apis)
 
         # The DNS-based endpoint: reached from anywhere, but only with an IAM token of a principal
         # holding container.* permissions, so CI and operators need no route into the VPC and no
@@ -199,7 +204,7 @@ class GkeCluster(ClusterComponent):
         )
         return key, grant
 
-    def _access(self, name: str, spec: ClusterSpec, project: str) -> None:
+    def _access(self, name: str, spec: ClusterSpec, project: str, apis: Sequence[gcp.projects.Service]) -> None:
         """One IAMMember per principal: non-authoritative, so bindings made elsewhere stay."""
         for role, principals in (("admin", spec.admins), ("viewer", spec.viewers)):
             for principal in principals:
@@ -208,7 +213,8 @@ class GkeCluster(ClusterComponent):
                     project=project,
                     role=ACCESS_ROLES[role],
                     member=principal,
-                    opts=self.opts(),
+                    # A new project: the roles/container.* grants wait for the APIs that define them.
+                    opts=self.opts(depends_on=list(apis)),
                 )
 
     def _node_identity(self, name: str, project: str,

@@ -1,9 +1,11 @@
-"""im-platform, offline: plan, check, stacks and manifests need no Pulumi CLI and no cloud.
+"""im-platform: plan, check, cost, manifests and stacks run offline; failover drives Pulumi.
 
     python -m infra.cli plan --stack NAME [--config-file FILE] [--json]
-    python -m infra.cli failover --to STACK [--dry-run] [--yes] [--journal FILE] [--health-timeout SECONDS]
+    python -m infra.cli failover --to STACK [--dry-run] [--yes] [--json] [--journal FILE] ...
+    python -m infra.cli --version
 
-Exit status: 0 on success, 2 on a configuration error (one message, no traceback), 1 otherwise.
+Exit status: 0 on success, 2 on a configuration or usage error (one message, no traceback), 1
+otherwise. The commands table is in README.md, Commands.
 """
 
 from __future__ import annotations
@@ -86,8 +88,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def version() -> str:
+    """The project's version: pyproject.toml of this checkout, else the installed distribution's."""
+    import tomllib
+    from importlib import metadata
+
+    try:
+        with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
+            return str(tomllib.load(fh)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        try:
+            return metadata.version("im-platform")
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infra.cli", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"im-platform {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="print every resource the program would declare, offline")
     plan.add_argument("--stack", help="stack name: reads stacks/Pulumi.<NAME>.yaml")
@@ -99,17 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    return dict(action.choices)
+
+
 def run(argv: list[str] | None, commands: Callable[[argparse.Namespace], int] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if (getattr(args, "needs_stack", True) and getattr(args, "stack", "") is None
-            and getattr(args, "config_file", "") is None):
-        parser.error(f"{args.command} needs --stack NAME or --config-file FILE")
+    args, unknown = parser.parse_known_args(argv)
+    # A usage error is said by the subcommand's own parser: its usage, one error line, exit 2.
+    command = _subparsers(parser)[args.command]
+    if unknown:
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    names_a_stack = getattr(args, "needs_stack", True) and hasattr(args, "stack")
+    if names_a_stack and args.stack is None and getattr(args, "config_file", None) is None:
+        command.error(f"{args.command} needs --stack NAME or --config-file FILE")
     try:
-        if getattr(args, "stack", None) and not getattr(args, "config_file", None):
-            from infra.offline.plan import stack_file
+        if names_a_stack:
+            from infra.config.stackfiles import resolve_stack
 
-            stack_file(args.stack)  # an unknown stack is said before any work starts
+            # An unknown stack, a file given as --stack, a missing file, a name that disagrees with
+            # its file: said before any work starts.
+            resolve_stack(args.stack, Path(args.config_file) if getattr(args, "config_file", None) else None)
         return (commands or args.func)(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

@@ -225,3 +225,35 @@ def test_every_allowed_drain_is_a_valid_deregistration_delay(drain: int) -> None
                        cpu_limit="2", namespace="gateway", public=True, drain_seconds=drain)
     delay = int(target_group_attributes(public_annotations("aws", tier))["deregistration_delay.timeout_seconds"])
     assert delay == drain and 0 <= delay <= 3600, "AWS's range for target groups"
+
+
+def test_what_stays_account_wide_is_only_what_iam_cannot_narrow() -> None:
+    from components.k8s.addons_aws import LB_CONTROLLER_DESCRIBE, LB_CONTROLLER_INTEGRATIONS
+
+    plan = plan_of("aws")
+    cluster = plan.outputs["clusterName"]
+    vpc_id = release(plan)["inputs"]["values"]["vpcId"]
+    statements = _controller_policy(plan)["Statement"]
+    unbounded = {a for s in statements if s["Resource"] == "*" and "Condition" not in s for a in s["Action"]}
+    # Describe calls have no resource-level permissions; the ALB integrations are kept as documented.
+    assert unbounded == set(LB_CONTROLLER_DESCRIBE) | set(LB_CONTROLLER_INTEGRATIONS)
+    vpc_arn = f"arn:aws:ec2:eu-west-1:123456789012:vpc/{vpc_id}"
+    for action in ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"):
+        granting = [s for s in statements if action in s["Action"]]
+        assert granting and all(s["Resource"].endswith(":security-group/*") for s in granting)
+        assert all(s["Condition"].get("ArnEquals") == {"ec2:Vpc": vpc_arn}
+                   or s["Condition"]["StringEquals"]["aws:ResourceTag/elbv2.k8s.aws/cluster"] == cluster
+                   for s in granting), action
+    creating = [s for s in statements if "ec2:CreateSecurityGroup" in s["Action"]]
+    assert {s["Resource"] for s in creating} == {"arn:aws:ec2:eu-west-1:123456789012:security-group/*", vpc_arn}
+    assert all(s["Condition"]["StringEquals"]["aws:RequestTag/elbv2.k8s.aws/cluster"] == cluster
+               for s in creating if s["Resource"] != vpc_arn)
+    for action in ("elasticloadbalancing:CreateListener", "elasticloadbalancing:SetWebAcl"):
+        granting = [s for s in statements if action in s["Action"]]
+        assert granting and all(s["Condition"]["StringEquals"]["aws:ResourceTag/elbv2.k8s.aws/cluster"] == cluster
+                                for s in granting), action
+    # Listeners and rules: this account's in this region, never another's.
+    for action in ("elasticloadbalancing:DeleteListener", "elasticloadbalancing:ModifyRule"):
+        granting = [s for s in statements if action in s["Action"]]
+        assert granting and all(r.startswith("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener")
+                                for s in granting for r in s["Resource"]), action

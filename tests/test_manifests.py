@@ -266,7 +266,7 @@ def test_command_puts_the_index_where_told(tmp_path: Path, capsys: pytest.Captur
     assert (tmp_path / "meta" / INDEX).is_file() and (tmp_path / "meta" / "helm").is_dir()
     assert not (tmp_path / "k8s.index").exists()
     assert f"the index, 3 Helm release summaries to {tmp_path / 'meta'}" in capsys.readouterr().err
-    assert run(["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "k8s"), "--index", str(tmp_path / "k8s" / "meta")]) == 1
+    assert run(["manifests", "--stack", "dev-aws", "--out", str(tmp_path / "k8s"), "--index", str(tmp_path / "k8s" / "meta")]) == 2
     assert "is inside" in capsys.readouterr().err
 
 

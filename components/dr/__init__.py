@@ -30,6 +30,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 import pulumi
+from pulumi.runtime.sync_await import _sync_await
 
 from components import naming
 from components.dr import rclone
@@ -67,9 +68,10 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec, workloads: W
 
     # What the peer's job reads this store as: declared first, without the peer, for trust to bind to.
     access = pulumi.Output.from_input(store.read_access())
-    trusted = pulumi.Output.all(peer.get_output("replication"), peer.get_output("oidcIssuer")).apply(
-        lambda values: _trust_peer(store, dr.peer, values[0], values[1]))
-    outputs["replicationSource"] = pulumi.Output.all(access, trusted).apply(lambda values: {**values[0], **values[1]})
+    # Decided here, from the peer's outputs as the reference reads them, never inside an apply:
+    # whatever the trust declares is in every preview and in front of the policy pack.
+    trusted = _trust_peer(store, dr.peer, peer_output(peer, "replication"), peer_output(peer, "oidcIssuer"))
+    outputs["replicationSource"] = access.apply(lambda values: {**values, **trusted})
 
     if dr.replication is not None:
         cron, every = rclone.schedule(dr.replication.interval_minutes)
@@ -85,12 +87,21 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec, workloads: W
 
         # Its identity, namespace and account stay while this stack is the primary; only the
         # CronJob comes and goes with the role, so a failover changes nothing else here.
-        ReplicationJob(naming.child_name(name, "replication"), cluster, spec, store, workloads, peer,
-                       cron, opts=cluster.opts())
+        ReplicationJob(naming.child_name(name, "replication"), cluster, spec, store, workloads,
+                       peer_output(peer, "replicationSource"), cron, opts=cluster.opts())
     return outputs
 
 
 NOT_TRUSTED: dict[str, Any] = {"issuer": None, "subject": None}
+
+
+def peer_output(peer: pulumi.StackReference, name: str) -> Any:
+    """The value of the peer's output `name` (None when it has none): the StackReference is read
+    before the program goes on, in a preview too, so what it holds decides what is declared.
+    (`get_output_details` is a coroutine; the program is not, so it is awaited as Pulumi's own
+    synchronous invokes are.)"""
+    details = _sync_await(peer.get_output_details(name))
+    return details.value if details.value is not None else details.secret_value
 
 
 def _trust_peer(store: ObjectStore, peer_name: str, replication: Any, issuer: Any) -> dict[str, Any]:

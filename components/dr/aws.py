@@ -28,9 +28,22 @@ def bucket_name(component: str, account: str, region: str) -> str:
     return naming.shorten(f"{component}-{account}-{region}", 63)
 
 
-def condition_prefix(issuer: str) -> str:
-    """IAM's condition keys of an OIDC provider are its URL without the scheme."""
-    return issuer.removeprefix("https://")
+def condition_prefix(provider_url: str) -> str:
+    """The prefix of an IAM OIDC provider's condition keys (`<prefix>:sub`, `<prefix>:aud`), from
+    the provider's own `url` output, never from the issuer string the program was given.
+
+    AWS's IAM User Guide, "Available keys for AWS web identity federation" (and "Create an OpenID
+    Connect (OIDC) identity provider in IAM"): the keys are named after the provider as IAM stores
+    it, its URL without `https://` (e.g. `accounts.google.com:aud`,
+    `oidc.eks.<region>.amazonaws.com/id/<id>:sub`); the IAM API's CreateOpenIDConnectProvider
+    takes a URL that "must begin with https:// and should correspond to the iss claim", and
+    GetOpenIDConnectProvider returns the stored `Url` without the scheme, which is what the
+    provider resource's `url` output reads back ("URL of the identity provider, corresponding to
+    the iss claim": pulumi_aws.iam.OpenIdConnectProvider). An AKS issuer ends in `/`, and the
+    token's `iss` does too: the documentation does not say that IAM drops it, so the keys are
+    formed from whatever IAM holds (the scheme removed, if the provider still reports one), and
+    stay right whichever way IAM stores the slash."""
+    return provider_url.removeprefix("https://")
 
 
 def tls_only_policy(bucket_arn: str) -> str:
@@ -47,9 +60,10 @@ def tls_only_policy(bucket_arn: str) -> str:
     })
 
 
-def web_identity_trust(provider_arn: str, issuer: str, subject: str) -> str:
-    """Only `subject` of the cluster whose tokens `issuer` signs, with the STS audience."""
-    prefix = condition_prefix(issuer)
+def web_identity_trust(provider_arn: str, provider_url: str, subject: str) -> str:
+    """Only `subject` of the cluster whose tokens the provider (`provider_arn`, its `url` output
+    `provider_url`) verifies, with the STS audience."""
+    prefix = condition_prefix(provider_url)
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -167,7 +181,7 @@ class S3Store(ObjectStore):
         role = aws.iam.Role(
             self.child("writer"),
             description=f"The DR replication job of {self.spec.stack}: writes its object store only",
-            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(
+            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_provider_url).apply(
                 lambda a: web_identity_trust(a[0], a[1], subject)),
             tags=self.tags,
             opts=self.opts(),
@@ -216,7 +230,8 @@ class S3Store(ObjectStore):
             self.child("peer-reader"),
             name=self.reader_role_name,
             description=f"The DR peer's replication job: reads {self.spec.stack}'s object store only",
-            assume_role_policy=provider.arn.apply(lambda arn: web_identity_trust(arn, issuer, subject)),
+            assume_role_policy=pulumi.Output.all(provider.arn, provider.url).apply(
+                lambda a: web_identity_trust(a[0], a[1], subject)),
             # The job's longest run is bounded by its token; an hour covers one assume.
             max_session_duration=3600,
             tags=self.tags,

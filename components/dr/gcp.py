@@ -14,7 +14,7 @@ from components import naming
 from components.base import ClusterComponent
 from components.dr import rclone
 from components.dr.base import NONCURRENT_VERSION_DAYS, ObjectStore
-from components.gcp import enable_apis
+from components.gcp import GkeCluster, enable_apis
 from components.spec import ClusterSpec
 
 # A new project may have these off: Google's STS trades the peer's tokens; storage serves the bucket.
@@ -55,7 +55,13 @@ class GcsStore(ObjectStore):
             raise ValueError(f"{self.TYPE} {name}: spec.gcp_project is not set; expected the GCP project id (gcp:project)")
         if cluster.key is None:
             raise ValueError(f"{self.TYPE} {name}: the cluster component exposes no KMS key to encrypt the store with")
+        if not isinstance(cluster, GkeCluster):
+            raise TypeError(f"{self.TYPE} needs a GkeCluster, got {type(cluster).__name__}")
         self.project = project
+        # Every service account, pool, provider and grant here waits for IAM's API (the cluster's
+        # Service resource enables it); the grant naming `<project>.svc.id.goog` waits for the cluster.
+        self.iam_api = cluster.services["iam.googleapis.com"]
+        self.gke = cluster.gke
         invoke = pulumi.InvokeOutputOptions(parent=self)
         self.project_number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
         self.apis = enable_apis(self.component_name, project, REQUIRED_APIS, self.opts)
@@ -101,14 +107,15 @@ class GcsStore(ObjectStore):
             account_id=naming.physical_name(naming.cluster_name(self.spec.stack), "repl", max_len=30),
             display_name=f"DR replication job of {self.spec.stack}: writes its object store only",
             project=self.project,
-            opts=self.opts(),
+            opts=self.opts(depends_on=[self.iam_api]),
         )
         gcp.serviceaccount.IAMMember(
             self.child("writer-workload-identity"),
             service_account_id=writer.name,
             role="roles/iam.workloadIdentityUser",
             member=f"serviceAccount:{self.project}.svc.id.goog[{namespace}/{service_account}]",
-            opts=self.opts(),
+            # The pool exists only once the cluster with Workload Identity does.
+            opts=self.opts(depends_on=[self.gke]),
         )
         gcp.storage.BucketIAMMember(
             self.child("writer-objects"),
@@ -135,7 +142,7 @@ class GcsStore(ObjectStore):
             project=self.project,
             display_name="DR peer cluster",
             description=f"The DR peer cluster of {self.spec.stack}: its replication job reads the object store",
-            opts=self.opts(depends_on=self.apis),
+            opts=self.opts(depends_on=[*self.apis, self.iam_api]),
         )
         provider = self.project_number.apply(lambda n: provider_resource(n, self.pool_name, PEER_PROVIDER_ID))
         self.token_audience = provider.apply(lambda r: f"https://iam.googleapis.com/{r}")

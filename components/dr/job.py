@@ -58,8 +58,9 @@ class ReplicationJob(K8sComponent):
     TYPE = "im-platform:k8s:Replication"
 
     def __init__(self, name: str, cluster: ClusterComponent, spec: ClusterSpec, store: ObjectStore,
-                 workloads: Workloads | None, peer: pulumi.StackReference, cron: str,
+                 workloads: Workloads | None, source: Any, cron: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        """`source` is the peer's `replicationSource` output as read (None if it has none)."""
         # The tiers' provider when there is one; otherwise this cluster's own (the same settings).
         provider = workloads.provider if workloads is not None else cluster_provider(name, cluster)
         super().__init__(name, provider, opts)
@@ -88,8 +89,10 @@ class ReplicationJob(K8sComponent):
         policy = self._egress_policy(spec)
         self.ready: list[pulumi.Resource] = [*namespace.ready, account, policy]
 
-        job = pulumi.Output.all(peer.get_output("replicationSource"), cluster.oidc_issuer).apply(
-            lambda values: self._schedule(values[0], values[1]))
+        job = self._schedule(source)
+        if job:
+            # Only a warning waits for this cluster's issuer (unknown before the cluster exists).
+            cluster.oidc_issuer.apply(lambda issuer: self._check_trusted(source, issuer))
         self.register_outputs({"schedule": cron, "scheduled": job})
 
     # -----------------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ class ReplicationJob(K8sComponent):
         # While this stack is the primary the job does not run: nothing to warn about.
         (pulumi.log.warn if self.standby else pulumi.log.info)(message, resource=self)
 
-    def _schedule(self, source: Any, issuer: str) -> bool:
+    def _schedule(self, source: Any) -> bool:
         """The CronJob (on the standby), once the primary has declared what it reads the store as."""
         if source is None:
             self._warn(f"peer {self.peer_name} exports no replicationSource yet (it is not deployed): the "
@@ -145,14 +148,16 @@ class ReplicationJob(K8sComponent):
             pulumi.log.info(f"this stack is the primary: no replication job (it copies from {self.peer_name} "
                             "only while this stack is the standby)", resource=self)
             return False
+        self._cron_job(reader, self.writer, config_map)
+        return True
+
+    def _check_trusted(self, source: Any, issuer: str) -> None:
         if not rclone.trusted_by_source(source, issuer, rclone.subject()):
             # Declared anyway: the job is right, only the primary's trust lags (a first deployment
             # in the other order, or a recreated cluster). Its runs fail to read until then.
             pulumi.log.warn(f"peer {self.peer_name} trusts {source.get('subject')!r} of {source.get('issuer')!r}, not "
                             f"this cluster's {rclone.subject()!r} of {issuer!r}: the replication job cannot read "
                             f"until {self.peer_name} is deployed again", resource=self)
-        self._cron_job(reader, self.writer, config_map)
-        return True
 
     def _credentials(self, reader: rclone.Access, writer: rclone.Access) -> k8s.core.v1.ConfigMap | None:
         files = [*reader.files, *writer.files]

@@ -2,7 +2,9 @@
 through EKS Pod Identity, allowed to resize only this cluster's node groups), metrics-server (the
 CPU metrics the tiers' HorizontalPodAutoscalers act on) and the AWS Load Balancer Controller (the
 Network Load Balancers of the public tiers, with its own role, allowed to change only the load
-balancers, target groups and security groups tagged as this cluster's). All are pinned Helm charts."""
+balancers, target groups and security groups tagged as this cluster's, and security-group rules
+only in this cluster's VPC; listeners and rules, which carry no cluster tag, stay this account's
+in this region). All are pinned Helm charts."""
 
 from __future__ import annotations
 
@@ -101,19 +103,40 @@ def autoscaler_policy(cluster_name: str, partition: str, region: str, account: s
     })
 
 
-def load_balancer_controller_policy(cluster_name: str, partition: str, region: str, account: str) -> str:
+def load_balancer_controller_policy(cluster_name: str, partition: str, region: str, account: str, vpc_id: str) -> str:
     """The controller's documented IAM policy (kubernetes-sigs/aws-load-balancer-controller v3.5.0,
-    docs/install/iam_policy.json), narrowed: wherever it asks only that the cluster tag exist on a
-    resource or a request, this policy asks that the tag name this cluster, so the controller of
-    one cluster cannot change another's load balancers; ARNs are in this partition, region and
-    account; and targets are registered only in this cluster's target groups."""
+    docs/install/iam_policy.json), narrowed wherever IAM has a condition for it:
+
+    - where upstream asks only that the cluster tag exist on a resource or a request, this policy
+      asks that the tag name this cluster (`aws:ResourceTag` / `aws:RequestTag` on
+      `elbv2.k8s.aws/cluster`), so one cluster's controller cannot change another's load
+      balancers, target groups or security groups; targets register only in this cluster's
+      target groups, listeners are created only on this cluster's load balancers;
+    - where upstream allows security-group ingress changes and security-group creation on `*`
+      with no condition (the rules that let an NLB reach the nodes go on the nodes' security
+      group, which the controller did not create and did not tag), this policy allows them only
+      in this cluster's VPC (`ec2:Vpc`), and a new security group only with this cluster's tag;
+    - every ARN is in this partition, region and account.
+
+    What stays account-wide (in this region), and why: describing anything (the Describe and
+    Get calls have no resource-level permissions); deleting and changing listeners and rules,
+    rule priorities and listener certificates (upstream conditions none of them on the cluster
+    tag: listeners and rules are not reliably tagged with it, and IAM has no condition that ties
+    a listener or rule to its load balancer's tags); and the ALB Ingress integrations
+    (certificates, WAF, Shield, Cognito), kept as documented for an Ingress added later.
+    """
     ours = {f"aws:ResourceTag/{LB_CLUSTER_TAG}": cluster_name}
     creating_ours = {f"aws:RequestTag/{LB_CLUSTER_TAG}": cluster_name}
     # A tag change on an existing resource that leaves the cluster tag alone.
     keeps_tag = {"Null": {f"aws:RequestTag/{LB_CLUSTER_TAG}": "true"}, "StringEquals": ours}
     arn = f"arn:{partition}:elasticloadbalancing:{region}:{account}"
-    security_groups = f"arn:{partition}:ec2:{region}:{account}:security-group/*"
-    balancers = [f"{arn}:targetgroup/*/*", f"{arn}:loadbalancer/net/*/*", f"{arn}:loadbalancer/app/*/*"]
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    security_groups = f"{ec2}:security-group/*"
+    in_this_vpc = {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}}
+    load_balancers = [f"{arn}:loadbalancer/net/*/*", f"{arn}:loadbalancer/app/*/*"]
+    balancers = [f"{arn}:targetgroup/*/*", *load_balancers]
+    listeners = [f"{arn}:listener/net/*/*/*", f"{arn}:listener/app/*/*/*",
+                 f"{arn}:listener-rule/net/*/*/*", f"{arn}:listener-rule/app/*/*/*"]
 
     def allow(actions: list[str], resource: str | list[str] = "*", condition: dict[str, Any] | None = None) -> dict[str, Any]:
         statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
@@ -126,31 +149,38 @@ def load_balancer_controller_policy(cluster_name: str, partition: str, region: s
               condition={"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}),
         allow(LB_CONTROLLER_DESCRIBE),
         allow(LB_CONTROLLER_INTEGRATIONS),
-        # The node security group (not the controller's) gets the rules that let the NLB reach pods.
-        allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]),
-        allow(["ec2:CreateSecurityGroup"]),
+        # The node security group (not the controller's) gets the rules that let the NLB reach
+        # pods: it carries no cluster tag the controller set, so the VPC is the bound.
+        allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"], security_groups, in_this_vpc),
+        # CreateSecurityGroup is authorized on the new group (tagged as this cluster's as it is
+        # created) and on the VPC it goes into (this cluster's only).
+        allow(["ec2:CreateSecurityGroup"], security_groups, {"StringEquals": creating_ours}),
+        allow(["ec2:CreateSecurityGroup"], f"{ec2}:vpc/{vpc_id}"),
         allow(["ec2:CreateTags"], security_groups,
               {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup", **creating_ours}}),
         allow(["ec2:CreateTags", "ec2:DeleteTags"], security_groups, keeps_tag),
         allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:DeleteSecurityGroup"],
-              condition={"StringEquals": ours}),
+              security_groups, {"StringEquals": ours}),
         allow(["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
               condition={"StringEquals": creating_ours}),
-        allow(["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
-               "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule"]),
+        # CreateListener is authorized on the load balancer, which carries the cluster tag.
+        allow(["elasticloadbalancing:CreateListener"], load_balancers, {"StringEquals": ours}),
+        # Listeners and rules are not reliably tagged with the cluster: this account's, in this region.
+        allow(["elasticloadbalancing:DeleteListener", "elasticloadbalancing:CreateRule",
+               "elasticloadbalancing:DeleteRule"], listeners),
         allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], balancers, keeps_tag),
-        allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
-              [f"{arn}:listener/net/*/*/*", f"{arn}:listener/app/*/*/*",
-               f"{arn}:listener-rule/net/*/*/*", f"{arn}:listener-rule/app/*/*/*"]),
-        allow(LB_CONTROLLER_MODIFY, condition={"StringEquals": ours}),
+        allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
+        allow(LB_CONTROLLER_MODIFY, [*balancers, *listeners], {"StringEquals": ours}),
         allow(["elasticloadbalancing:AddTags"], balancers,
               {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"],
                                 **creating_ours}}),
         allow(["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
               f"{arn}:targetgroup/*/*", {"StringEquals": ours}),
-        allow(["elasticloadbalancing:SetWebAcl", "elasticloadbalancing:ModifyListener",
-               "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
-               "elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities"]),
+        # A web ACL is set on an (application) load balancer, which carries the cluster tag.
+        allow(["elasticloadbalancing:SetWebAcl"], load_balancers, {"StringEquals": ours}),
+        allow(["elasticloadbalancing:ModifyListener", "elasticloadbalancing:AddListenerCertificates",
+               "elasticloadbalancing:RemoveListenerCertificates", "elasticloadbalancing:ModifyRule",
+               "elasticloadbalancing:SetRulePriorities"], listeners),
     ]})
 
 
@@ -295,8 +325,8 @@ def _load_balancer_controller(addons: ClusterAddons, cluster: ClusterComponent, 
     policy = aws.iam.RolePolicy(
         addons.child("lb-controller"),
         role=role.name,
-        policy=pulumi.Output.all(cluster.cluster_name, partition, account).apply(
-            lambda a: load_balancer_controller_policy(a[0], a[1], spec.region, a[2])),
+        policy=pulumi.Output.all(cluster.cluster_name, partition, account, cluster.vpc_id).apply(
+            lambda a: load_balancer_controller_policy(a[0], a[1], spec.region, a[2], a[3])),
         opts=addons.cloud_opts(),
     )
     association = aws.eks.PodIdentityAssociation(

@@ -59,9 +59,23 @@ def project_name() -> str:
         return str(yamlio.safe_load(fh)["name"])
 
 
+CLOUDS = ("aws", "gcp", "azure")
+
+
+def looks_like_a_file(stack: str) -> bool:
+    """`Pulumi.dev-aws.yaml`, `stacks/x.yaml`, `./x`: a path, never a stack name."""
+    return (stack.endswith((".yaml", ".yml")) or "/" in stack or "\\" in stack
+            or (stack.startswith("Pulumi.") and stack.count(".") >= 2))
+
+
 def stack_file(stack: str) -> Path:
     """`stacks/Pulumi.<stack>.yaml`; a stack without a file is a configuration error that lists the
     stacks there are (every command taking --stack comes through here)."""
+    if looks_like_a_file(stack):
+        named = stack_name_from_file(Path(stack))
+        instead = f" (or --stack {named})" if named and named != stack else ""
+        raise ConfigError("--stack", stack, "a file name, and --stack takes a stack name such as dev-aws: "
+                                            f"pass the file as --config-file {stack}{instead}")
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = all_stacks()
@@ -72,6 +86,54 @@ def stack_file(stack: str) -> Path:
                           f"no such stack (no stacks/{path.name}): {hint}the stacks are {listing}; "
                           "to add one, copy the nearest stack file (README, Configuration)")
     return path
+
+
+def _declared_cloud(path: Path) -> str | None:
+    """The `im-platform:cloud` a stack file declares, or None (unreadable, a traffic stack)."""
+    try:
+        doc = yamlio.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    cloud = config.get("im-platform:cloud") if isinstance(config, dict) else None
+    return cloud if isinstance(cloud, str) else None
+
+
+def _cloud_of_name(stack: str) -> str | None:
+    """The cloud a stack is known by: its file in stacks/, else a part of its name (`dev-aws`)."""
+    known = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    if known.is_file():
+        return _declared_cloud(known)
+    parts = [p for p in stack.lower().replace("_", "-").replace(".", "-").split("-") if p in CLOUDS]
+    return parts[-1] if len(set(parts)) == 1 else None
+
+
+def resolve_stack(stack: str | None, config_file: Path | None) -> tuple[str, Path]:
+    """The stack's name and file from `--stack` and `--config-file`; a name that is a file, a file
+    that does not exist, or a name that disagrees with the file (its name or its cloud) is a
+    configuration error naming both, said before any work starts."""
+    if config_file is None:
+        if not stack:
+            raise ConfigError("--stack", None, "expected a stack name such as dev-aws, or --config-file")
+        return stack, stack_file(stack)
+    if stack and looks_like_a_file(stack):
+        stack_file(stack)  # raises: says to use --config-file
+    if not config_file.is_file():
+        what = "a directory, not a stack file" if config_file.is_dir() else "no such file"
+        raise ConfigError("--config-file", str(config_file), what)
+    named = stack_name_from_file(config_file)
+    if not stack:
+        if not named:
+            raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
+        return named, config_file
+    if named and named != stack:
+        raise ConfigError("--stack", stack, f"but --config-file {config_file} is the file of stack {named!r}: "
+                                            "pass one of them, or name the file Pulumi.<stack>.yaml")
+    declared, implied = _declared_cloud(config_file), _cloud_of_name(stack)
+    if declared and implied and declared != implied:
+        raise ConfigError("--stack", stack, f"but that stack is on {implied} and --config-file {config_file} "
+                                            f"declares im-platform:cloud {declared}: pass the file's own stack name")
+    return stack, config_file
 
 
 def all_stacks() -> list[str]:

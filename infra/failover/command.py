@@ -12,6 +12,8 @@ pair and the traffic stack can be selected. Exit status: 0 done (a pending demot
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import re
 import sys
 import time
@@ -101,11 +103,22 @@ def default_journal(traffic_stack: str) -> Path:
     return ROOT / ".failover" / f"{traffic_stack}.json"
 
 
-def _print_step(name: str, status: str, seconds: float, error: str | None) -> None:
+def _print_step(name: str, status: str, seconds: float, error: str | None, *, to: Any = None) -> None:
     if status == "running":
-        print(f"==> {name} ...", flush=True)
+        print(f"==> {name} ...", flush=True, file=to)
     else:
-        print(f"<== {name}: {status} in {seconds:.1f}s" + (f": {error}" if error else ""), flush=True)
+        print(f"<== {name}: {status} in {seconds:.1f}s" + (f": {error}" if error else ""), flush=True, file=to)
+
+
+def report_json(report: Report, pair: Pair) -> dict[str, Any]:
+    """`failover --json`: the run's outcome as one document (the same facts as the summary)."""
+    return {"target": report.target, "source": report.source, "serving": report.serving,
+            "trafficStack": pair.traffic_stack, "ok": report.ok, "dryRun": report.dry_run,
+            "nothingToDo": report.nothing_to_do, "timeToServeSeconds": report.time_to_serve_s,
+            "steps": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3), "error": s.error}
+                      for s in report.steps],
+            "pending": list(report.pending), "failedStep": report.failed_step, "warnings": list(report.warnings),
+            "journal": report.journal}
 
 
 def _confirm(pair: Pair, target: str) -> bool:
@@ -178,8 +191,13 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
         print(f"failover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if pair.active == target and not resuming:
-        print(f"failover: {target} already serves {pair.name or pair.traffic_stack} "
-              f"(traffic stack {pair.traffic_stack}): nothing to do")
+        if args.json:
+            done = Report(ok=True, steps=[], target=target, source=target, serving=target, nothing_to_do=True,
+                          dry_run=args.dry_run, journal=str(journal))
+            print(json.dumps(report_json(done, pair), indent=2))
+        else:
+            print(f"failover: {target} already serves {pair.name or pair.traffic_stack} "
+                  f"(traffic stack {pair.traffic_stack}): nothing to do")
         return EXIT_OK
     if not args.dry_run and not args.yes and not sys.stdin.isatty():
         print("failover: no terminal to confirm on: pass --yes to run without a prompt", file=sys.stderr)
@@ -205,7 +223,8 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
         # time.sleep looked up when the run waits, not bound once at import: one clock for the process.
         report = failover(target, control=control, journal=journal, health_timeout_s=args.health_timeout,
                           sleep=lambda seconds: time.sleep(seconds), dry_run=args.dry_run, pair=pair.stacks,
-                          on_step=None if args.dry_run else _print_step,
+                          on_step=None if args.dry_run else functools.partial(
+                              _print_step, to=sys.stderr if args.json else sys.stdout),
                           demote=not args.no_demote)
     except FailoverError as exc:
         print(f"failover: {exc}", file=sys.stderr)
@@ -214,6 +233,9 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
         print(f"failover: interrupted; {journal} records the step that was running. Rerun the same "
               "command to resume (that step runs again; finished ones do not)", file=sys.stderr)
         return EXIT_FAILED
+    if args.json:
+        print(json.dumps(report_json(report, pair), indent=2))
+        return EXIT_OK if report.ok else EXIT_FAILED
     for line in summary(report, pair, args.health_timeout):
         print(line)
     if not args.dry_run:
@@ -234,6 +256,8 @@ def register(subparsers: Any) -> None:
                    help="stop after routing; the demotion stays pending in the journal for a rerun "
                         "from where the old primary's cluster API is reachable")
     p.add_argument("--stacks-dir", metavar="DIR", help="the folder of stack files (default stacks/)")
+    p.add_argument("--json", action="store_true",
+                   help="the outcome as one JSON document on stdout (the steps' progress goes to stderr)")
     p.set_defaults(func=cmd_failover, needs_stack=False)
 
 

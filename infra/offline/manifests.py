@@ -42,7 +42,7 @@ import yaml
 
 from infra.offline.plan import UNKNOWN, Plan
 
-EXIT_OK, EXIT_FAILURE = 0, 1
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 INDEX = "manifests-index.yaml"
 CLUSTER_DIR = "_cluster"
 HELM_DIR = "helm"  # inside the index directory
@@ -82,7 +82,12 @@ _BUILTIN_GROUP = re.compile(r"^(core|apps|batch|autoscaling|policy|[a-z0-9.-]*\.
 
 
 class ManifestError(Exception):
-    """An object of the plan cannot be written faithfully (unknown values, name clash, output dir)."""
+    """An object of the plan cannot be written faithfully (unknown values, name clash)."""
+
+
+class ManifestUsageError(ManifestError):
+    """The command was asked for something it cannot do (a traffic stack, the index inside the
+    output, a folder it cannot use or write): a usage error, exit 2."""
 
 
 @dataclass(frozen=True)
@@ -316,7 +321,7 @@ def index_dir_for(out: Path) -> Path:
     """The default index directory: `DIR.index`, beside DIR (never inside it)."""
     resolved = out.resolve()
     if resolved == resolved.parent:
-        raise ManifestError(f"{out} is a filesystem root: choose a directory for the objects")
+        raise ManifestUsageError(f"{out} is a filesystem root: choose a directory for the objects")
     return resolved.parent / f"{resolved.name}{INDEX_SUFFIX}"
 
 
@@ -337,7 +342,7 @@ def _read_index(index: Path) -> Mapping[str, Any]:
     try:
         previous = yaml.safe_load(index.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{index} is not valid YAML ({exc}); remove it and run again") from None
+        raise ManifestUsageError(f"{index} is not valid YAML ({exc}); remove it and run again") from None
     return previous if isinstance(previous, Mapping) else {}
 
 
@@ -352,7 +357,7 @@ def _clear_previous(out: Path, index_dir: Path) -> None:
     if not index.is_file() and not legacy.is_file():
         for directory, what in ((out, "objects"), (index_dir, "index")):
             if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-                raise ManifestError(f"{directory} (the {what} directory) is not empty and holds no {INDEX} from an "
+                raise ManifestUsageError(f"{directory} (the {what} directory) is not empty and holds no {INDEX} from an "
                                     "earlier run; choose an empty or new directory (nothing was written)")
         return
     if index.is_file():
@@ -366,13 +371,23 @@ def _clear_previous(out: Path, index_dir: Path) -> None:
         legacy.unlink()
 
 
+def check_dirs(out: Path, index_dir: Path | None) -> Path:
+    """The index directory (default `DIR.index`), refused inside `out`; said before any planning."""
+    index_dir = index_dir if index_dir is not None else index_dir_for(out)
+    if out.resolve() == index_dir.resolve() or out.resolve() in index_dir.resolve().parents:
+        raise ManifestUsageError(f"the index directory {index_dir} is inside {out}: tools that walk {out} would "
+                                 "read it; choose a directory outside it")
+    for directory in (out, index_dir):
+        existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ManifestUsageError(f"cannot write to {directory}: {existing} is a file, not a directory")
+    return index_dir
+
+
 def write(rendered: Rendered, out: Path, index_dir: Path | None = None) -> list[Path]:
     """Write every object under `out`, the index and Helm summaries under `index_dir` (default
     `DIR.index`); returns the object files written, sorted."""
-    index_dir = index_dir if index_dir is not None else index_dir_for(out)
-    if out.resolve() == index_dir.resolve() or out.resolve() in index_dir.resolve().parents:
-        raise ManifestError(f"the index directory {index_dir} is inside {out}: tools that walk {out} would read it; "
-                            "choose a directory outside it")
+    index_dir = check_dirs(out, index_dir)
     _clear_previous(out, index_dir)
     out.mkdir(parents=True, exist_ok=True)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -408,13 +423,25 @@ def kubernetes_version(stack: str | None, config_file: Path | None = None) -> st
     return spec.kubernetes_version
 
 
+def refuse_traffic_stack(stack: str | None, config_file: Path | None) -> None:
+    """A traffic stack has no cluster: said from its file, before planning."""
+    from infra.config.stackfiles import resolve_stack
+    from infra.offline.plan import project_name, read_stack_config
+
+    name, path = resolve_stack(stack, config_file)
+    if "im-platform:traffic" in read_stack_config(path, project_name())[0]:
+        raise ManifestUsageError(f"{name} is a traffic stack: it declares DNS records and health checks, no "
+                                 "cluster and no Kubernetes objects; name a cluster stack")
+
+
 def render_stack(stack: str | None, config_file: Path | None = None) -> Rendered:
     """Plan one stack offline and render its Kubernetes objects; raises ConfigError or ManifestError."""
     from infra.offline.plan import plan_stack
 
+    refuse_traffic_stack(stack, config_file)
     plan = plan_stack(stack, config_file)
     if not any(r["type"].startswith("kubernetes:") for r in plan.resources):
-        raise ManifestError(f"{plan.stack} declares no Kubernetes objects (a traffic stack has no cluster)")
+        raise ManifestUsageError(f"{plan.stack} declares no Kubernetes objects (a traffic stack has no cluster)")
     return render(plan, kubernetes_version(plan.stack, config_file))
 
 
@@ -422,15 +449,24 @@ def cmd_manifests(args: argparse.Namespace) -> int:
     started = time.monotonic()
     config_file = Path(args.config_file) if args.config_file else None
     label = args.stack or args.config_file
-    print(f"Planning {label} offline (mock runtime, no cloud calls)...", file=sys.stderr, flush=True)
+    out = Path(args.out)
     try:
+        index_dir = check_dirs(out, Path(args.index) if args.index else None)
+        refuse_traffic_stack(args.stack, config_file)
+        print(f"Planning {label} offline (mock runtime, no cloud calls)...", file=sys.stderr, flush=True)
         rendered = render_stack(args.stack, config_file)
-        out = Path(args.out)
-        index_dir = Path(args.index) if args.index else index_dir_for(out)
         write(rendered, out, index_dir)
+    except ManifestUsageError as exc:
+        print(f"manifests {label}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ManifestError as exc:
         print(f"manifests {label}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as exc:  # a folder that cannot be made or written: the user's to choose another
+        where = exc.filename or out
+        print(f"manifests {label}: cannot write to {where}: {exc.strerror or exc}; choose a folder you can write",
+              file=sys.stderr)
+        return EXIT_USAGE
     helm = f", {len(rendered.helm_releases)} Helm release summaries" if rendered.helm_releases else ""
     print(f"manifests {rendered.stack}: wrote {len(rendered.objects)} Kubernetes objects to {out}; the index{helm} "
           f"to {index_dir} (Kubernetes {rendered.kubernetes_version}, {time.monotonic() - started:.1f}s)", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import gc
 import json
 import logging
@@ -101,6 +102,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[dict[str, Any]] = []
         self.outputs: dict[str, dict[str, Any]] = {}
         self.revealed_outputs: dict[str, dict[str, Any]] = {}
+        # URN -> every resource its registration waits for: explicit `depends_on` and inputs alike.
+        self.dependencies: dict[str, frozenset[str]] = {}
+        self.property_dependencies: dict[str, dict[str, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -132,8 +136,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 "provider": request.provider or None,
             },
         }
+        waits_for = frozenset(request.dependencies) | implicit
         with self._lock:
             self.registrations.append(record)
+            self.dependencies[response.urn] = waits_for
+            self.property_dependencies[response.urn] = {
+                prop: frozenset(deps.urns) for prop, deps in request.propertyDependencies.items()}
         return response
 
     def ReadResource(self, request: Any) -> Any:
@@ -174,6 +182,14 @@ class Plan:
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Stack outputs with secret values in the clear: for tests only, never printed.
     revealed_outputs: dict[str, Any] = field(default_factory=dict)
+    # URN -> the URNs its registration waits for, explicit and through inputs (the JSON's
+    # `dependsOn` lists only the explicit ones inputs do not already imply). Not in `to_json`.
+    dependencies: dict[str, frozenset[str]] = field(default_factory=dict)
+    # URN -> input property -> the URNs that input was built from.
+    property_dependencies: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    # "type name" of every resource the program constructed inside an Output callback (`apply`),
+    # where `pulumi preview` and the policy pack would not see it whenever the inputs are unknown.
+    constructed_in_apply: list[str] = field(default_factory=list)
     # What the program warned about (`pulumi.log.warn`), in order: `plan` and `check` print each
     # as `warning: ...` on stderr, as `pulumi up` would show it.
     warnings: list[str] = field(default_factory=list)
@@ -192,6 +208,18 @@ class Plan:
 
     def children(self, urn: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["parent"] == urn]
+
+    def waits_for(self, urn: str) -> set[str]:
+        """Every URN the resource waits for before it is created, directly or through a chain of
+        dependencies (explicit or inputs)."""
+        seen: set[str] = set()
+        todo = list(self.dependencies.get(urn, ()))
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(self.dependencies.get(dep, ()))
+        return seen
 
 
 _RUN_LOCK = threading.Lock()
@@ -251,6 +279,40 @@ async def _settle() -> None:
         if not pending:
             return
         await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+
+
+_IN_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar("im_platform_in_apply", default=False)
+
+
+@contextmanager
+def _watching_applies(found: list[str]) -> Iterator[None]:
+    """Mark every Output callback while it runs, and note each resource constructed meanwhile in
+    `found`: a resource declared inside `apply` exists only once the callback runs, so a preview
+    whose inputs are unknown (a first deployment) and the policy pack never see it."""
+    original_apply = pulumi.Output.apply
+    original_init = pulumi.Resource.__init__
+
+    def apply(self: pulumi.Output[Any], func: Callable[[Any], Any], run_with_unknowns: bool = False) -> Any:
+        def marked(value: Any) -> Any:
+            token = _IN_APPLY.set(True)
+            try:
+                return func(value)
+            finally:
+                _IN_APPLY.reset(token)
+        return original_apply(self, marked, run_with_unknowns)
+
+    def init(self: pulumi.Resource, t: str, name: str, *args: Any, **kwargs: Any) -> None:
+        if _IN_APPLY.get():
+            found.append(f"{t} {name}")
+        original_init(self, t, name, *args, **kwargs)
+
+    pulumi.Output.apply = apply  # type: ignore[method-assign]
+    pulumi.Resource.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        pulumi.Output.apply = original_apply  # type: ignore[method-assign]
+        pulumi.Resource.__init__ = original_init  # type: ignore[method-assign]
 
 
 def _run_main() -> None:
@@ -403,9 +465,11 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
         loop = asyncio.new_event_loop()
         workers = _WorkerLoops()
         loop.set_default_executor(workers.executor)
+        in_apply: list[str] = []
         try:
             asyncio.set_event_loop(loop)
-            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(run_then_settle))
+            with _watching_applies(in_apply):
+                loop.run_until_complete(pulumi.runtime.stack.run_in_stack(run_then_settle))
         except pulumi.RunError as exc:
             if isinstance(exc.__cause__, ConfigError):
                 raise exc.__cause__ from None
@@ -421,19 +485,14 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
         outputs = monitor.outputs.get(stack_urn, {}) if stack_urn else {}
         component_outputs = {urn: out for urn, out in monitor.outputs.items() if urn != stack_urn}
         revealed = monitor.revealed_outputs.get(stack_urn, {}) if stack_urn else {}
-        return Plan(project, stack, resources, outputs, component_outputs, revealed, collect.messages)
+        return Plan(project, stack, resources, outputs, component_outputs, revealed,
+                    dependencies=dict(monitor.dependencies), property_dependencies=dict(monitor.property_dependencies),
+                    constructed_in_apply=sorted(in_apply), warnings=collect.messages)
 
 
 def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:
     project = project_name()
-    if config_file is None:
-        if not stack:
-            raise ConfigError("--stack", None, "expected a stack name such as dev-aws, or --config-file")
-        config_file = stack_file(stack)
-    if not stack:
-        stack = stack_name_from_file(config_file)
-        if not stack:
-            raise ConfigError("--config-file", str(config_file), "name the file Pulumi.<stack>.yaml or pass --stack")
+    stack, config_file = stackfiles.resolve_stack(stack, config_file)
     config, secret_keys = read_stack_config(config_file, project)
     # Stacks this one names (DR peer, the traffic stack's pair) are looked up beside it first.
     with stackfiles.searching_beside(config_file):

@@ -135,9 +135,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         if result.violations:
             broken = sorted({v.rule for v in result.violations})
             print(f"check {result.stack}: {len(result.violations)} violation(s) of {', '.join(broken)} "
-                  f"({rules} rules over {result.resources} resources)", file=sys.stderr)
+                  f"({rules} rules over {result.resources} resources)")
         else:
-            print(f"check {result.stack}: {rules} rules passed over {result.resources} resources", file=sys.stderr)
+            print(f"check {result.stack}: {rules} rules passed over {result.resources} resources")
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 
@@ -223,14 +223,26 @@ def github_outputs(stacks: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return out
 
 
+def render_stacks(stacks: Sequence[Mapping[str, Any]]) -> str:
+    """The stacks as a table for people: one line each, columns aligned."""
+    header = ("stack", "cloud", "environment", "wave", "runner")
+    rows = [header] + [(str(s["stack"]), str(s["cloud"]), str(s["environment"]), str(s["wave"]),
+                        ", ".join(s["runner"])) for s in stacks]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+                     for row in rows)
+
+
 def cmd_stacks(args: argparse.Namespace) -> int:
     stacks = list_stacks()
     if args.github_output:
         for key, value in github_outputs(stacks).items():
             print(f"{key}={value}")
-    else:
+    elif args.json:
         json.dump(stacks, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    else:
+        print(render_stacks(stacks) if stacks else "no stacks in stacks/")
     return EXIT_OK
 
 
@@ -241,5 +253,8 @@ def register(subparsers: Any) -> None:
     check.add_argument("--json", action="store_true", help="violations as one JSON document on stdout")
     check.set_defaults(func=cmd_check)
     stacks = subparsers.add_parser("stacks", help="list stacks/ with cloud, environment and deployment wave")
-    stacks.add_argument("--github-output", action="store_true", help="key=value lines for $GITHUB_OUTPUT")
+    formats = stacks.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="one JSON document on stdout: a list of stacks")
+    formats.add_argument("--github-output", action="store_true",
+                         help="key=value lines for $GITHUB_OUTPUT (each value a JSON list of stacks)")
     stacks.set_defaults(func=cmd_stacks)

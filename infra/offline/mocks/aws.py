@@ -79,9 +79,11 @@ def _cluster(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
 
 
 def _oidc_provider(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    # IAM stores (and GetOpenIDConnectProvider returns, and so the provider's `url` output reads)
+    # the URL without its scheme, a trailing slash kept.
     url = str(args.inputs.get("url", "")).removeprefix("https://")
     arn = _arn("iam", f"oidc-provider/{url}", regional=False)
-    return arn, {"arn": arn}
+    return arn, {"arn": arn, "url": url}
 
 
 def _addon(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
