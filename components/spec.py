@@ -203,6 +203,9 @@ class DrSpec:
     standby_min_nodes: tuple[tuple[str, int], ...] = ()  # pool -> minNodes while standby
     standby_replicas_min: int = DEFAULT_STANDBY_REPLICAS_MIN
     replication: ReplicationSpec | None = None  # from this stack's own file only
+    # The peer's own role as its file says ("" when the peer was not read): two primaries is the
+    # state a failover passes through (promote before demote) and where a pending demotion stays.
+    peer_role: str = ""
 
     @property
     def is_standby(self) -> bool:
@@ -299,6 +302,7 @@ class TrafficSpec:
     environment: str = ""  # the pair's
     ttl: int = DEFAULT_TRAFFIC_TTL
     health_check: HealthCheckSpec = field(default_factory=HealthCheckSpec)
+    warnings: tuple[str, ...] = ()  # said on every plan, check and `pulumi up` (a valid, transitional pair state)
 
     @property
     def standby(self) -> str:

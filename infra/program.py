@@ -77,6 +77,8 @@ def traffic_main(config: dict[str, Any]) -> None:
         spec = load_traffic(config, project=pulumi.get_project(), stack=pulumi.get_stack())
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from exc
+    for warning in spec.warnings:
+        pulumi.log.warn(warning)
     org = pulumi.get_organization()
     endpoints = [gateway_endpoint(stack, pulumi.StackReference(f"{org}/{spec.project}/{stack}")) for stack in spec.stacks]
     switch = switch_class(spec.provider)(naming.dns_label(f"im-{spec.stack}", 40), spec, endpoints)
@@ -95,6 +97,10 @@ def main() -> None:
         traffic_main(config)
         return
     spec = spec_from_runtime()
+    from infra.dr.pair import pair_warnings
+
+    for warning in pair_warnings(spec):
+        pulumi.log.warn(warning)
     cluster_cls = registry.cluster_class(spec.cloud)
     name = naming.cluster_name(spec.stack)
     cluster = cluster_cls(name, spec)

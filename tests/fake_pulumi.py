@@ -1,6 +1,7 @@
 """A fake `pulumi` executable for the failover Control tests: records each argv (one JSON line in
 $FAKE_PULUMI_LOG) and answers from a JSON state file ($FAKE_PULUMI_STATE): config per stack,
-outputs per stack, and stacks whose `up` fails as a concurrent update."""
+outputs per stack, stacks whose `up` fails as a concurrent update, stacks that cannot be selected
+(missing: not in the backend; denied: no access) and the version it reports."""
 
 import json
 import os
@@ -20,9 +21,15 @@ def main() -> int:
     head = argv[:argv.index("--")] if "--" in argv else argv
     words = [a for i, a in enumerate(head) if not a.startswith("-") and (i == 0 or head[i - 1] not in valued)]
     if argv[:1] == ["version"]:
-        print("v3.271.0")
+        print(state.get("version", "v3.271.0"))
         return 0
     if words[:2] == ["stack", "select"]:
+        if stack in state.get("missing", []):
+            print(f"error: no stack named '{stack}' found", file=sys.stderr)
+            return 255
+        if stack in state.get("denied", []):
+            print("error: [403] Forbidden: you are not a member of this organization", file=sys.stderr)
+            return 255
         return 0
     if words[:2] == ["config", "get"]:
         value = state["config"].get(stack, {}).get(words[2])

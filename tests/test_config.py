@@ -97,7 +97,7 @@ def test_min_above_max_is_the_documented_message() -> None:
 
 
 @pytest.mark.parametrize(("value", "key", "expected"), [
-    (with_pool("gateway", minNode=3), "im-platform:cluster.nodePools.gateway.minNode", "did you mean 'minNodes'"),
+    (with_pool("gateway", minNode=3), "im-platform:cluster.nodePools.gateway.minNode", "did you mean im-platform:cluster.nodePools.gateway.minNodes?"),
     (with_pool("gateway", vcpu=1), "im-platform:cluster.nodePools.gateway.vcpu", ">= 2"),
     (with_pool("gateway", vcpu="8"), "im-platform:cluster.nodePools.gateway.vcpu", "whole number"),
     (with_pool("gateway", vcpu=True), "im-platform:cluster.nodePools.gateway.vcpu", "whole number"),
@@ -122,11 +122,11 @@ def test_min_above_max_is_the_documented_message() -> None:
     (cluster(network={"cidr": "10.20.0.1/16"}), "im-platform:cluster.network.cidr", "host bits zero"),
     (cluster(network={"cidr": "10.20.0.0/24"}), "im-platform:cluster.network.cidr", "/8 to /20"),
     (cluster(network={"cidr": "172.20.0.0/16"}), "im-platform:cluster.network.serviceCidr", "must not overlap"),
-    (cluster(network={"cird": "10.0.0.0/16"}), "im-platform:cluster.network.cird", "did you mean 'cidr'"),
+    (cluster(network={"cird": "10.0.0.0/16"}), "im-platform:cluster.network.cird", "did you mean im-platform:cluster.network.cidr?"),
     (cluster(apiAllowedCidrs=["203.0.113.0/33"]), "im-platform:cluster.apiAllowedCidrs[0]", "IPv4 CIDR"),
     (cluster(apiAllowedCidrs="203.0.113.0/24"), "im-platform:cluster.apiAllowedCidrs", "a list"),
     (cluster(nodePools={"gateway": CLUSTER["nodePools"]["gateway"]}), "im-platform:cluster.nodePools", "'system' is required"),
-    (cluster(nodePool={}), "im-platform:cluster.nodePool", "did you mean 'nodePools'"),
+    (cluster(nodePool={}), "im-platform:cluster.nodePool", "did you mean im-platform:cluster.nodePools?"),
 ])
 def test_bad_cluster_values_name_key_value_and_expectation(value: dict[str, Any], key: str, expected: str) -> None:
     message = error_of(config(cluster_value=value))
@@ -138,7 +138,7 @@ def test_bad_cluster_values_name_key_value_and_expectation(value: dict[str, Any]
 @pytest.mark.parametrize(("change", "key", "expected"), [
     ({"im-platform:cloud": "aw"}, "im-platform:cloud", "did you mean 'aws'"),
     ({"im-platform:environment": "Prod"}, "im-platform:environment", "DNS label"),
-    ({"im-platform:clustr": "{}"}, "im-platform:clustr", "did you mean 'cluster'"),
+    ({"im-platform:clustr": "{}"}, "im-platform:clustr", "did you mean im-platform:cluster?"),
     ({"aws:region": "Ireland"}, "aws:region", "AWS region"),
     ({"gcp:region": "asia-east1"}, "gcp:region", "but im-platform:cloud is aws"),
     ({"im-platform:cluster": "nodePools"}, "im-platform:cluster", "structured"),

@@ -312,7 +312,7 @@ def test_an_override_catalog_replaces_prices_and_a_missing_one_is_a_config_error
     ({"curve": [1] * 23}, "got 23 values"),
     ({"curve": [1.5] + [1] * 23}, "im-platform:cost.curve[0]"),
     ({"egressGiBPerMonth": -1}, "im-platform:cost.egressGiBPerMonth"),
-    ({"curv": []}, "did you mean 'curve'"),
+    ({"curv": []}, "did you mean im-platform:cost.curve?"),
 ])
 def test_a_bad_cost_block_is_one_config_error(tmp_path: Path, block: dict[str, Any], fragment: str) -> None:
     path = copy_stack(tmp_path, "bad-aws", lambda c: c.update({"im-platform:cost": block}))

@@ -120,8 +120,9 @@ BAD = [
     ("same cloud", lambda c: (c.update({"im-platform:cloud": "gcp", "gcp:project": "im-platform-test",
                                         "gcp:region": "europe-west1"}), c.pop("aws:region")),
      'im-platform:dr.peer is "p-gcp", but p-gcp is on gcp too: expected a stack on another cloud'),
-    ("both primary", lambda c: c["im-platform:dr"].update(role="standby"),
-     'im-platform:dr.role is "standby", but p-gcp is standby too: expected one primary and one standby'),
+    ("both standby", lambda c: c["im-platform:dr"].update(role="standby"),
+     'im-platform:dr.role is "standby", but p-gcp is standby too: expected one primary and one standby '
+     "(with two standbys nobody runs at full size)"),
     ("bad role", lambda c: c["im-platform:dr"].update(role="leader"),
      'im-platform:dr.role is "leader": expected one of primary, standby'),
     ("overlap", lambda c: c["im-platform:cluster"]["network"].update(podCidr="100.72.0.0/14"),
@@ -138,7 +139,7 @@ BAD = [
     ("interval", lambda c: c["im-platform:dr"].update(replication={"intervalMinutes": 2}),
      "im-platform:dr.replication.intervalMinutes is 2: expected a whole number of minutes from 5 to 1440"),
     ("unknown key", lambda c: c["im-platform:dr"].update(peers="x"),
-     'im-platform:dr.peers is "x": unknown key (expected one of: peer, role, standby, replication); did you mean \'peer\'?'),
+     'im-platform:dr.peers is an unknown key (expected one of: peer, role, standby, replication); did you mean im-platform:dr.peer?'),
     ("itself", lambda c: c["im-platform:dr"].update(peer="p-aws"),
      'im-platform:dr.peer is "p-aws": expected the other stack of the pair, not this stack itself'),
 ]

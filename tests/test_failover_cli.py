@@ -18,7 +18,7 @@ from infra.failover.command import cmd_failover, find_pair, github_outputs
 from infra.failover.orchestrator import lock_path
 from tests.conftest import ROOT
 from tests.test_failover import FakeControl
-from tests.test_failover_control import write_fixture
+from tests.test_failover_control import FakePulumi, write_fixture
 
 
 @pytest.fixture()
@@ -157,3 +157,85 @@ def test_the_readme_dry_run_example_runs(stacks: Path, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "to prod-azure" in run.stdout and "promote   would run: prod-azure" in run.stdout
     assert not journal.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Preflight: what a real run needs, checked before anything changes (tests/fake_pulumi.py as the CLI).
+
+
+def _untouched(stacks: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in stacks.iterdir()}
+
+
+def test_without_a_pulumi_cli_it_stops_at_preflight_with_one_line(stacks: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "j.json"
+    before = _untouched(stacks)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PULUMI_HOME": str(tmp_path / "no-pulumi-home")}
+    run = subprocess.run([sys.executable, "-m", "infra.cli", "failover", "--to", "prod-azure", "--yes",
+                          "--stacks-dir", str(stacks), "--journal", str(journal)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"failover: preflight: no Pulumi CLI: `pulumi` is not on PATH and not in {tmp_path / 'no-pulumi-home' / 'bin'} "
+        "(install version 3.1.0 or newer: https://www.pulumi.com/docs/install/)"]
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert not journal.exists() and not lock_path(journal).exists()
+    assert _untouched(stacks) == before
+
+
+def _fake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **state: object) -> FakePulumi:
+    """The fake CLI in <PULUMI_HOME>/bin, not on PATH: found where the installer puts it."""
+    home = tmp_path / "pulumi-home"
+    fake = FakePulumi(home, monkeypatch, {"prod-azure": {"gateway": {"service": "gateway", "address": "127.0.0.1",
+                                                                    "port": 1, "healthPath": "/healthz"}}})
+    fake.state.write_text(json.dumps({**json.loads(fake.state.read_text()), **state}))
+    empty = tmp_path / "empty"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    return fake
+
+
+def test_each_stack_that_cannot_be_selected_is_one_line_and_nothing_changes(
+        stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = _fake_home(tmp_path, monkeypatch, missing=["prod-azure"], denied=["prod-traffic"])
+    before = _untouched(stacks)
+    journal = tmp_path / "j.json"
+    code = cli.run(["failover", "--to", "prod-azure", "--yes", "--stacks-dir", str(stacks), "--journal", str(journal)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "failover: preflight: stack prod-azure cannot be selected: the backend you are logged in to has no such "
+        "stack (pulumi login to the right one; pulumi stack ls)",
+        "failover: preflight: stack prod-traffic cannot be selected: error: [403] Forbidden: you are not a member "
+        "of this organization",
+    ]
+    assert fake.mutating() == [] and not journal.exists() and _untouched(stacks) == before
+
+
+def test_a_pulumi_cli_older_than_the_sdk_needs_is_one_line(stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_home(tmp_path, monkeypatch, version="v3.0.5")
+    before = _untouched(stacks)
+    assert cli.run(["failover", "--to", "prod-azure", "--yes", "--stacks-dir", str(stacks),
+                    "--journal", str(tmp_path / "j.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("failover: preflight: the Pulumi CLI ") and "too old" in err[0], err
+    assert "3.0.5" in err[0] and "3.1.0" in err[0]
+    assert _untouched(stacks) == before
+
+
+def test_with_the_cli_in_pulumi_home_the_run_passes_preflight_and_uses_it(
+        stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found in $PULUMI_HOME/bin: the run selects every stack, promotes, and stops at the health gate
+    (nothing listens on the gateway), so nothing is routed."""
+    fake = _fake_home(tmp_path, monkeypatch)
+    code = cli.run(["failover", "--to", "prod-azure", "--yes", "--health-timeout", "0", "--stacks-dir", str(stacks),
+                    "--journal", str(tmp_path / "j.json")])
+    assert code == 1, capsys.readouterr()
+    selected = {a[a.index("--stack") + 1] for a in fake.calls() if "select" in a}
+    assert selected == {"prod-aws", "prod-azure", "prod-traffic"}
+    assert fake.mutating() == [("up", "prod-azure", "failover: promote prod-azure to primary")]
+    assert "role: primary" in (stacks / "Pulumi.prod-azure.yaml").read_text()
+    assert "active: prod-aws" in (stacks / "Pulumi.prod-traffic.yaml").read_text()

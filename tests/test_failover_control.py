@@ -102,21 +102,26 @@ def control(tmp_path: Path, fake: FakePulumi, lines: list[str]) -> PulumiControl
     return PulumiControl("prod-traffic", work_dir=stacks.parent, pulumi_command=fake.command, on_output=lines.append)
 
 
-def test_promote_route_and_demote_are_config_set_then_up_on_the_right_stack(tmp_path: Path, fake: FakePulumi) -> None:
+def test_promote_route_and_demote_write_the_stack_file_then_up_on_the_right_stack(tmp_path: Path, fake: FakePulumi) -> None:
     lines: list[str] = []
     c = control(tmp_path, fake, lines)
+    files = {name: c.stack_path(name) for name in ("prod-aws", "prod-azure", "prod-traffic")}
+    before = {name: path.read_text() for name, path in files.items()}
     assert c.active() == "prod-aws"
     c.promote("prod-azure")
     c.route("prod-azure")
     c.demote("prod-aws")
     assert fake.mutating() == [
-        ("config set", "prod-azure", "im-platform:dr.role=primary"),
         ("up", "prod-azure", "failover: promote prod-azure to primary"),
-        ("config set", "prod-traffic", "im-platform:traffic.active=prod-azure"),
         ("up", "prod-traffic", "failover: route prod-traffic to prod-azure"),
-        ("config set", "prod-aws", "im-platform:dr.role=standby"),
         ("up", "prod-aws", "failover: demote prod-aws to standby"),
     ]
+    assert not [a for a in fake.calls() if a[:2] == ["config", "set"]], "the file is the one source of the value"
+    # One word changed in each file, everything else (comments included) byte for byte.
+    assert files["prod-azure"].read_text() == before["prod-azure"].replace("role: standby", "role: primary")
+    assert files["prod-aws"].read_text() == before["prod-aws"].replace("role: primary", "role: standby")
+    assert files["prod-traffic"].read_text() == before["prod-traffic"].replace("active: prod-aws", "active: prod-azure")
+    assert c.active() == "prod-azure"
     selects = [a[a.index("--stack") + 1] for a in fake.calls() if "select" in a]
     assert selects == ["prod-azure", "prod-traffic", "prod-aws"], "each stack is selected once"
     # The update's own output is streamed, each line naming its stack.
@@ -148,7 +153,7 @@ def test_the_failover_over_the_real_control_stops_at_the_gate(tmp_path: Path, fa
     report = failover("prod-azure", control=c, journal=tmp_path / "j.json", health_timeout_s=0,
                       sleep=lambda s: None, clock=time.monotonic)
     assert report.failed_step == "health" and report.serving == "prod-aws"
-    assert [m[:2] for m in fake.mutating()] == [("config set", "prod-azure"), ("up", "prod-azure")]
+    assert [m[:2] for m in fake.mutating()] == [("up", "prod-azure")]
 
 
 # ---------------------------------------------------------------------------------------------

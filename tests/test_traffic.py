@@ -78,7 +78,7 @@ BAD = [
     ({"healthCheck": {"failureThreshold": 11}},
      "im-platform:traffic.healthCheck.failureThreshold is 11: expected a whole number from 1 to 10"),
     ({"healthCheck": {"path": "healthz"}}, 'im-platform:traffic.healthCheck.path is "healthz": expected an HTTP path'),
-    ({"weight": 1}, "im-platform:traffic.weight is 1: unknown key"),
+    ({"weight": 1}, "im-platform:traffic.weight is an unknown key"),
 ]
 
 

@@ -171,11 +171,26 @@ def test_a_pair_on_one_cloud_is_a_config_error_naming_it(tmp_path: Path) -> None
         "the two stacks of a DR pair run on different clouds")
 
 
-def test_a_pair_with_two_primaries_is_a_config_error_naming_it(tmp_path: Path) -> None:
-    path, _, b = write_pair(tmp_path, "aws", "gcp", edit=lambda c: c["im-platform:dr"].update(role="primary"))
+def test_a_pair_with_two_standbys_is_a_config_error_naming_the_role(tmp_path: Path) -> None:
+    path, a, b = write_pair(tmp_path, "aws", "gcp", edit=lambda c: c["im-platform:dr"].update(role="standby"))
+    (tmp_path / f"Pulumi.{a}.yaml").write_text((tmp_path / f"Pulumi.{a}.yaml").read_text().replace(
+        "role: primary", "role: standby"))
     result = cli_in_process("plan", "--config-file", str(path))
     assert result.returncode == 2, result.stderr
-    assert f'im-platform:traffic.stacks[1] is "{b}", but both stacks have im-platform:dr.role primary' in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'config error: im-platform:traffic.stacks[1] is "{b}", but both stacks have im-platform:dr.role standby: '
+        "expected one primary and one standby (with two standbys nobody runs at full size)")
+
+
+def test_a_pair_with_two_primaries_plans_with_one_warning_naming_both(tmp_path: Path) -> None:
+    """Two primaries is where a failover stands between its promote and its demote."""
+    path, a, b = write_pair(tmp_path, "aws", "gcp", edit=lambda c: c["im-platform:dr"].update(role="primary"))
+    result = cli_in_process("plan", "--config-file", str(path))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert f"im-platform:dr.role is primary on both {a} and {b}" in warnings[0]
+    assert "both run at full size" in warnings[0]
 
 
 def _onto_aws(config: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ from tests.plans import sharing_plans, stack_plan
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-REUSABLE = "$/.github/workflows/stack.yml"
+REUSABLE = "./.github/workflows/stack.yml"
 OIDC_ACTIONS = {
     "aws": "aws-actions/configure-aws-credentials",
     "gcp": "google-github-actions/auth",
@@ -91,6 +91,118 @@ def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version() -> None:
             assert re.search(r"#\s*v\d+\.\d+\.\d+", comment), f"{f.name}: {ref} has no version comment"
             pinned += 1
     assert pinned >= 15
+
+
+# What GitHub accepts in `uses:` (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax,
+# "jobs.<job_id>.uses" and "jobs.<job_id>.steps[*].uses"; calling a reusable workflow:
+# https://docs.github.com/en/actions/how-tos/reuse-automations/reuse-workflows). Anything else is
+# refused when the workflow loads ("references to workflows must be prefixed with format
+# 'owner/repository/' or './' for local workflows"), and actionlint does not catch every case.
+# GitHub.com also takes `$/...` (self-repository, since 2026-07-30:
+# https://github.blog/changelog/2026-07-30-reference-same-repository-actions-with-self-repository-syntax/),
+# but only with Actions runner 2.336.0+ and not on GitHub Enterprise Server: this repository's
+# self-hosted runners may be older, so it keeps `./`, which every GitHub accepts (.github/zizmor.yml).
+LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/(?P<file>[^/@]+\.ya?ml)$")
+REMOTE_WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.github/workflows/[^/@]+\.ya?ml@[0-9a-f]{40}$")
+STEP_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@[0-9a-f]{40}$")
+LOCAL_ACTION = re.compile(r"^\./[^@\s]*$")
+DOCKER_ACTION = re.compile(r"^docker://\S+$")
+
+
+def uses_problems(workflows: Path) -> list[str]:
+    """Every `uses:` of every job and step under `workflows` held to GitHub's forms: a local reusable
+    workflow exists, is `on: workflow_call`, gets only inputs it declares and every required one
+    without a default, and secrets it declares (or `inherit`); a remote one and every step's action
+    are pinned to a full commit SHA (a local action's folder exists, with an action.yml)."""
+    problems: list[str] = []
+    repo = workflows.parent.parent
+    for path in sorted(workflows.glob("*.y*ml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for name, job in (doc.get("jobs") or {}).items():
+            where = f"{path.name}:{name}"
+            if "uses" in job:
+                problems += _workflow_call_problems(where, str(job["uses"]), job, workflows)
+            for i, step in enumerate(job.get("steps") or []):
+                ref = step.get("uses")
+                if ref is None:
+                    continue
+                ref = str(ref)
+                if LOCAL_ACTION.match(ref):
+                    folder = repo / ref
+                    if not any((folder / f).is_file() for f in ("action.yml", "action.yaml", "Dockerfile")):
+                        problems.append(f"{where} step {i}: {ref}: no action.yml in {folder}")
+                elif not (STEP_ACTION.match(ref) or DOCKER_ACTION.match(ref)):
+                    problems.append(f"{where} step {i}: uses {ref!r}: expected owner/repo[/path]@<40-hex sha>, "
+                                    "./path or docker://image")
+    return problems
+
+
+def _workflow_call_problems(where: str, ref: str, job: dict[str, Any], workflows: Path) -> list[str]:
+    if REMOTE_WORKFLOW.match(ref):
+        return []
+    local = LOCAL_WORKFLOW.match(ref)
+    if not local:
+        return [f"{where}: uses {ref!r}: expected ./.github/workflows/<file> or "
+                "owner/repo/.github/workflows/<file>@<40-hex sha>"]
+    called = workflows / local["file"]
+    if not called.is_file():
+        return [f"{where}: uses {ref}: no such file"]
+    doc = yaml.safe_load(called.read_text(encoding="utf-8"))
+    on = doc.get("on", doc.get(True))
+    if not (isinstance(on, dict) and "workflow_call" in on) and on != "workflow_call" and "workflow_call" not in (on or []):
+        return [f"{where}: {called.name} is not on: workflow_call"]
+    call = (on.get("workflow_call") if isinstance(on, dict) else None) or {}
+    inputs, secrets = call.get("inputs") or {}, call.get("secrets") or {}
+    given = job.get("with") or {}
+    problems = [f"{where}: with.{key} is not an input of {called.name}" for key in given if key not in inputs]
+    problems += [f"{where}: {called.name} requires input {key}" for key, spec in inputs.items()
+                 if (spec or {}).get("required") and "default" not in (spec or {}) and key not in given]
+    passed = job.get("secrets")
+    if passed is not None and passed != "inherit":
+        problems += [f"{where}: secrets.{key} is not a secret of {called.name}" for key in passed if key not in secrets]
+    problems += [f"{where}: {called.name} requires secret {key}" for key, spec in secrets.items()
+                 if (spec or {}).get("required") and passed != "inherit" and key not in (passed or {})]
+    return problems
+
+
+def test_every_uses_is_a_form_github_accepts() -> None:
+    calls = [(f, n) for f, n, job in all_jobs() if "uses" in job]
+    assert len(calls) >= 6, calls
+    assert uses_problems(WORKFLOWS) == []
+
+
+def test_the_uses_check_refuses_what_github_refuses(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copy(WORKFLOWS / "stack.yml", workflows / "stack.yml")
+    (workflows / "plain.yml").write_text("on: push\njobs: {a: {runs-on: x, steps: [{run: 'true'}]}}\n")
+    with_ = {"stack": "s", "cloud": "aws", "command": "up", "runner": "[]", "github-environment": "e"}
+    jobs = {
+        "dollar": {"uses": "$/.github/workflows/stack.yml", "with": with_},
+        "missing": {"uses": "./.github/workflows/nothing.yml"},
+        "not-callable": {"uses": "./.github/workflows/plain.yml"},
+        "unknown-input": {"uses": "./.github/workflows/stack.yml", "with": {**with_, "stak": "s"}},
+        "required-input": {"uses": "./.github/workflows/stack.yml", "with": {k: v for k, v in with_.items() if k != "cloud"}},
+        "undeclared-secret": {"uses": "./.github/workflows/stack.yml", "with": with_, "secrets": {"token": "x"}},
+        "remote-by-tag": {"uses": "acme/ci/.github/workflows/stack.yml@v1"},
+        "good": {"uses": "./.github/workflows/stack.yml", "with": with_, "secrets": "inherit"},
+        "remote": {"uses": f"acme/ci/.github/workflows/stack.yml@{'a' * 40}"},
+        "steps": {"runs-on": "x", "steps": [{"uses": "actions/checkout@v4"}, {"uses": f"actions/checkout@{'b' * 40}"},
+                                            {"uses": "docker://alpine:3.20"}, {"uses": "./no-action"}]},
+    }
+    (workflows / "caller.yml").write_text(yaml.safe_dump({"on": "push", "jobs": jobs}))
+    found = uses_problems(workflows)
+    for expected in ("caller.yml:dollar: uses '$/.github/workflows/stack.yml'",
+                     "caller.yml:missing: uses ./.github/workflows/nothing.yml: no such file",
+                     "caller.yml:not-callable: plain.yml is not on: workflow_call",
+                     "caller.yml:unknown-input: with.stak is not an input of stack.yml",
+                     "caller.yml:required-input: stack.yml requires input cloud",
+                     "caller.yml:undeclared-secret: secrets.token is not a secret of stack.yml",
+                     "caller.yml:remote-by-tag: uses 'acme/ci/.github/workflows/stack.yml@v1'",
+                     "caller.yml:steps step 0: uses 'actions/checkout@v4'",
+                     "caller.yml:steps step 3: ./no-action: no action.yml"):
+        assert sum(p.startswith(expected) for p in found) == 1, (expected, found)
+    assert len(found) == 9, found
 
 
 def test_permissions_are_empty_by_default_and_granted_per_job() -> None:

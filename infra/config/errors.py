@@ -39,3 +39,25 @@ class ConfigError(Exception):
 
 
 MISSING = _MISSING
+
+
+class UnknownKeyError(ConfigError):
+    """A key nothing reads (a typo): named with the closest known key in full, never with its value
+    (a structured value can run to hundreds of characters and says nothing about the typo)."""
+
+    def __init__(self, key: str, suggestion: str | None, why: str = "an unknown key",
+                 expected: tuple[str, ...] | list[str] | None = None) -> None:
+        super().__init__(key, MISSING, why)
+        listing = f" (expected one of: {', '.join(expected)})" if expected else ""
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        self.suggestion = suggestion
+        self.args = (f"{key} is {why}{listing}{hint}",)
+
+
+class DuplicateKeyError(ConfigError):
+    """A key written twice in one map of a stack file (YAML keeps the last one silently)."""
+
+    def __init__(self, key: str, file: str, first_line: int, line: int) -> None:
+        super().__init__(key, MISSING, "")
+        self.args = (f"{key} is set twice in {file} (lines {first_line} and {line}): YAML keeps only the last, "
+                     "silently; keep one",)

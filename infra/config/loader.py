@@ -7,6 +7,7 @@ Every problem raises one `ConfigError` naming the key path, the value and what i
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -15,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from components import shapes
+from components.naming import PROJECT
 from components.spec import (
     CLOUDS,
     DEFAULT_COST_CURVE,
@@ -33,7 +35,8 @@ from components.spec import (
     Taint,
 )
 from infra.config.access import read_access
-from infra.config.errors import MISSING, ConfigError
+from infra.config.errors import MISSING, ConfigError, UnknownKeyError
+from infra.config.namespaces import aws_regions, check_namespaces
 from infra.config.readers import (  # noqa: F401 (re-exported: the readers' historical home)
     NS,
     RFC1918,
@@ -305,14 +308,16 @@ def read_cost(value: Any) -> CostSpec:
 
 def split_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate the program's own keys from other namespaces'; unknown own keys are errors."""
+    check_namespaces(config, PROJECT)
     own: dict[str, Any] = {}
     other: dict[str, Any] = {}
     for key, value in config.items():
         if key.startswith(NS):
             short = key[len(NS):]
             if short not in TOP_KEYS:
-                raise ConfigError(key, structured_or_raw(value),
-                                  f"unknown key (expected one of: {', '.join(NS + k for k in TOP_KEYS)}){_did_you_mean(short, TOP_KEYS)}")
+                close = difflib.get_close_matches(short, list(TOP_KEYS), n=1, cutoff=0.6)
+                raise UnknownKeyError(key, NS + close[0] if close else None,
+                                      expected=[NS + k for k in TOP_KEYS])
             own[short] = value
         else:
             other[key] = value
@@ -332,6 +337,8 @@ def read_provider(cloud: str, other: Mapping[str, Any]) -> dict[str, str]:
         if key not in other:
             raise ConfigError(key, MISSING, f"required when {NS}cloud is {cloud}: {what}")
         found[key] = as_str(key, other[key], pattern, what)
+    if cloud == "aws":
+        check_aws_region("aws:region", found["aws:region"])
     for other_cloud, keys in PROVIDER_KEYS.items():
         if other_cloud == cloud:
             continue
@@ -339,6 +346,15 @@ def read_provider(cloud: str, other: Mapping[str, Any]) -> dict[str, str]:
             if key in other:
                 raise ConfigError(key, other[key], f"but {NS}cloud is {cloud}: set only {', '.join(PROVIDER_KEYS[cloud])}")
     return found
+
+
+def check_aws_region(key: str, region: str) -> None:
+    """A region the installed SDK's `pulumi_aws.Region` lists (the provider would fail on any other)."""
+    regions = aws_regions()
+    if regions is not None and region not in regions:
+        close = difflib.get_close_matches(region, list(regions), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(key, region, f"not a region the installed pulumi_aws knows (pulumi_aws.Region){hint}")
 
 
 # How the azure-native provider is told to sign in as a service principal instead of a user.

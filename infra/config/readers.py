@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from components.naming import PROJECT
 from components.spec import SYSTEM_POOL
-from infra.config.errors import MISSING, ConfigError
+from infra.config.errors import MISSING, ConfigError, UnknownKeyError
 
 T = TypeVar("T")
 
@@ -32,12 +32,12 @@ def _did_you_mean(key: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 def check_keys(path: str, obj: Mapping[str, Any], allowed: tuple[str, ...], sep: str = ".") -> None:
+    """An unknown key names itself and the closest allowed key in full, not its value."""
     for key in obj:
         if key not in allowed:
-            raise ConfigError(
-                f"{path}{sep}{key}", obj[key],
-                f"unknown key (expected one of: {', '.join(allowed)}){_did_you_mean(str(key), allowed)}",
-            )
+            close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+            raise UnknownKeyError(f"{path}{sep}{key}", f"{path}{sep}{close[0]}" if close else None,
+                                  expected=allowed)
 
 
 def as_mapping(path: str, value: Any) -> Mapping[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from infra.config import yamlio
-from infra.config.errors import ConfigError
+from infra.config.errors import MISSING, ConfigError, DuplicateKeyError
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
@@ -169,6 +170,7 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
         raise ConfigError(str(path), None, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict):
         raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
+    check_duplicates(path, text, project)
     config = doc.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: config", config, "expected a map of configuration keys")
@@ -183,3 +185,75 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
             continue
         values[full] = _config_value(value)
     return values, secret_keys
+
+
+def set_stack_value(path: Path, key: str, value: str) -> bool:
+    """Set one scalar of a stack file in place, as `pulumi config set --path KEY VALUE` would, but
+    leaving every other byte as it was (comments, order, quoting): a failover's commit is a one-word
+    diff. `key` is a full key with a path below it (`im-platform:dr.role`); the value it replaces
+    must already be a scalar there. Returns False when it already holds `value` (nothing written).
+
+    Written atomically (temp file, fsync, rename), so an interrupted run never leaves half a file.
+    """
+    text = path.read_text(encoding="utf-8")
+    top, *below = key.split(".")
+    node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
+    for name in ("config", top, *below):
+        node = _child(node, name, top)
+        if node is None:
+            raise ConfigError(key, MISSING, f"in {path}: expected the stack file to hold it already")
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(key, yaml.safe_load(yaml.serialize(node)), f"in {path}: expected a single value to replace")
+    if node.value == value and node.tag == "tag:yaml.org,2002:str":
+        return False
+    # A plain scalar where it reads back as this very string, else double-quoted (JSON is YAML).
+    literal = value if yaml.safe_load(value) == value and "#" not in value else json.dumps(value)
+    updated = text[:node.start_mark.index] + literal + text[node.end_mark.index:]
+    check: Any = yaml.compose(updated, Loader=yaml.SafeLoader)
+    for name in ("config", top, *below):
+        check = _child(check, name, top)
+    if not isinstance(check, yaml.ScalarNode) or check.value != value:
+        raise ConfigError(key, value, f"could not be written into {path} in place: set it by hand")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(updated)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return True
+
+
+def _child(node: Any, key: str, top: str) -> Any:
+    """The value under `key` in a mapping node; the project's own top keys may be written unprefixed."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    prefix = f"{project_name()}:"
+    names = {key, key[len(prefix):]} if key == top and key.startswith(prefix) else {key}
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value in names), None)
+
+
+def check_duplicates(path: Path, text: str, project: str) -> None:
+    """A key written twice in one map is an error: YAML keeps the last silently, so the first (a
+    pool's minNodes, a guardrail) would be dropped without a word. Named by its full key path."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root = yaml.compose(text, Loader=loader)
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value in node.value:
+                key = str(key_node.value)
+                if where == "config":
+                    full = key if ":" in key else f"{project}:{key}"
+                else:
+                    full = f"{where}.{key}" if where else key
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKeyError(full, path.name, seen[key], line)
+                seen[key] = line
+                walk(value, "config" if not where and key == "config" else (full if where else ""))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{where}[{i}]")
+
+    walk(root, "")

@@ -84,20 +84,38 @@ def read_dr(value: Any, spec: ClusterSpec, load_peer: PeerLoader | None) -> DrSp
             raise ConfigError(f"{rep_path}.intervalMinutes", interval, f"expected a whole number of minutes from {low} to {high}")
         replication = ReplicationSpec(interval_minutes=interval)
 
-    peer_cloud = ""
+    peer_cloud = peer_role = ""
     if load_peer is not None:
         peer_spec = load_peer(peer)
         if peer_spec is None:
             raise ConfigError(f"{DR_KEY}.peer", peer, f"no stack file Pulumi.{peer}.yaml: expected an existing cluster stack")
         check_peer(spec, role, peer_spec)
         peer_cloud = peer_spec.cloud
+        peer_role = peer_spec.dr.role if peer_spec.dr is not None else ""
     return DrSpec(peer=peer, role=role, peer_cloud=peer_cloud, standby_min_nodes=min_nodes,
-                  standby_replicas_min=replicas_min, replication=replication)
+                  standby_replicas_min=replicas_min, replication=replication, peer_role=peer_role)
+
+
+def two_primaries_warning(first: str, second: str) -> str:
+    """The one warning for a pair whose two stacks are both primary (named in a fixed order, so the
+    pair stacks and the traffic stack say the same)."""
+    a, b = sorted((first, second))
+    return (f"{DR_KEY}.role is primary on both {a} and {b}: a failover between its promote and its "
+            f"demote, or a demotion left pending; both run at full size until one is demoted "
+            f"(rerun the failover with its journal, or set the other stack's role to standby)")
+
+
+def pair_warnings(spec: ClusterSpec) -> list[str]:
+    """What a valid but transitional pair state says on every plan, check and `pulumi up`."""
+    dr = spec.dr
+    if dr is not None and dr.is_primary and dr.peer_role == "primary":
+        return [two_primaries_warning(spec.stack, dr.peer)]
+    return []
 
 
 def check_peer(spec: ClusterSpec, role: str, peer: ClusterSpec) -> None:
-    """The rules that need both files: another cloud, same environment, named back, roles differ,
-    no overlapping ranges."""
+    """The rules that need both files: another cloud, same environment, named back, not both
+    standby, no overlapping ranges."""
     name = peer.stack
     if peer.cloud == spec.cloud:
         raise ConfigError(f"{DR_KEY}.peer", name, f"but {name} is on {peer.cloud} too: expected a stack on another cloud")
@@ -107,8 +125,11 @@ def check_peer(spec: ClusterSpec, role: str, peer: ClusterSpec) -> None:
     if peer.dr is None or peer.dr.peer != spec.stack:
         named = "no im-platform:dr" if peer.dr is None else f"im-platform:dr.peer {peer.dr.peer}"
         raise ConfigError(f"{DR_KEY}.peer", name, f"but {name} has {named}: expected it to name {spec.stack} back as its peer")
-    if peer.dr.role == role:
-        raise ConfigError(f"{DR_KEY}.role", role, f"but {name} is {role} too: expected one primary and one standby")
+    if peer.dr.role == role == "standby":
+        # Two primaries is a valid transitional state (`pair_warnings`); two standbys leaves nobody
+        # at full size.
+        raise ConfigError(f"{DR_KEY}.role", role, f"but {name} is {role} too: expected one primary and one standby "
+                                                  "(with two standbys nobody runs at full size)")
     for key, attr in _NETWORK_KEYS:
         mine = ipaddress.ip_network(getattr(spec, attr))
         for peer_key, peer_attr in _NETWORK_KEYS:

@@ -2,9 +2,11 @@
 
 Moves the public name of a DR pair to STACK (see `infra.failover.orchestrator` for the steps and guarantees).
 The pair and its traffic stack are found in stacks/: the traffic stack whose
-`im-platform:traffic.stacks` lists STACK. Exit status: 0 done (a pending demotion is a warning),
-1 a step failed (named), 2 bad usage, an unknown stack, a pair that disagrees, or the journal held
-by another run. The journal defaults to `.failover/<traffic-stack>.json` in the repository.
+`im-platform:traffic.stacks` lists STACK. Before anything changes, a real run checks what it needs:
+the Pulumi CLI (on PATH or in $PULUMI_HOME/bin, new enough for the SDK) and that both stacks of the
+pair and the traffic stack can be selected. Exit status: 0 done (a pending demotion is a warning),
+1 a step failed (named), 2 bad usage, an unknown stack, a pair that disagrees, a preflight problem
+(one line each), or the journal held by another run. The journal defaults to `.failover/<traffic-stack>.json` in the repository.
 """
 
 from __future__ import annotations
@@ -197,17 +199,25 @@ def cmd_failover(args: argparse.Namespace, control: Control | None = None) -> in
             print(f"failover: {target} already serves {pair.name or pair.traffic_stack} "
                   f"(traffic stack {pair.traffic_stack}): nothing to do")
         return EXIT_OK
-    if not args.dry_run and not args.yes:
-        if not sys.stdin.isatty():
-            print("failover: no terminal to confirm on: pass --yes to run without a prompt", file=sys.stderr)
-            return EXIT_USAGE
-        if not _confirm(pair, target):
-            print("failover: not confirmed; nothing was changed", file=sys.stderr)
-            return EXIT_USAGE
+    if not args.dry_run and not args.yes and not sys.stdin.isatty():
+        print("failover: no terminal to confirm on: pass --yes to run without a prompt", file=sys.stderr)
+        return EXIT_USAGE
     if control is None:
         from infra.failover.control import PulumiControl
 
-        control = PulumiControl(pair.traffic_stack, work_dir=stacks_dir.parent, stacks_dir=stacks_dir)
+        real = PulumiControl(pair.traffic_stack, work_dir=stacks_dir.parent, stacks_dir=stacks_dir)
+        if not args.dry_run:
+            # Before the confirmation, the journal or any file: a run that cannot finish does not start.
+            problems = real.preflight([*pair.stacks, pair.traffic_stack])
+            for problem in problems:
+                print(f"failover: preflight: {problem}", file=sys.stderr)
+            if problems:
+                return EXIT_USAGE
+        control = real
+    if not args.dry_run and not args.yes:
+        if not _confirm(pair, target):
+            print("failover: not confirmed; nothing was changed", file=sys.stderr)
+            return EXIT_USAGE
     started = time.monotonic()
     try:
         # time.sleep looked up when the run waits, not bound once at import: one clock for the process.

@@ -1,9 +1,9 @@
 """The real failover `Control`: the Pulumi Automation API on this repository's stacks, and an
 HTTPS probe of a stack's public gateway.
 
-- `promote(stack)` / `demote(stack)`: `im-platform:dr.role` (path config) on the pair stack, then
+- `promote(stack)` / `demote(stack)`: `im-platform:dr.role` on the pair stack's file, then
   `pulumi up` with a message naming the stack, its output streamed line by line.
-- `route(stack)`: `im-platform:traffic.active` on the traffic stack, then `pulumi up`.
+- `route(stack)`: `im-platform:traffic.active` on the traffic stack's file, then `pulumi up`.
 - `active()`: the traffic stack's `im-platform:traffic.active`, read from its stack file (the file
   `set_config` writes), so a dry run needs neither the Pulumi CLI nor a cloud.
 - `healthy(stack)`: one GET of https://<gateway.address>:<gateway.port><gateway.healthPath> (the
@@ -12,8 +12,10 @@ HTTPS probe of a stack's public gateway.
   address but sends that name as SNI and Host header and verifies the certificate against it, so a
   pass proves exactly what a client will see after the DNS switch.
 
-`set_config` writes the stack files in stacks/ (Pulumi.yaml: stackConfigDir): after a failover
-those changed files are the truth and must be committed, or the next deploy from main reverts it.
+The value is written into the stack file in stacks/ (Pulumi.yaml: stackConfigDir), the file the
+engine reads on `up`, by `set_stack_value`: that one word changes, comments and layout stay (where
+`pulumi config set` rewrites the whole file). After a failover those changed files are the truth
+and must be committed, or the next deploy from main reverts it.
 
 An update already running on a stack (someone else's) is reported as `StackBusy` and never
 cancelled: cancelling leaves that update's resources in an unknown state.
@@ -22,14 +24,21 @@ cancelled: cancelling leaves that update's resources in an unknown state.
 from __future__ import annotations
 
 import http.client
+import os
+import re
+import shutil
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi import automation as auto
+from pulumi.automation._minimum_version import _MINIMUM_VERSION  # what the Automation API itself requires
+
+from infra.config import yamlio
+from infra.config.stackfiles import set_stack_value
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_KEY = "im-platform:dr.role"
@@ -40,6 +49,43 @@ PROBE_TIMEOUT_S = 5.0   # one probe; the gate retries, so a slow answer counts a
 
 class StackBusy(RuntimeError):
     """Another update holds the stack; it is left alone."""
+
+
+class PreflightError(Exception):
+    """Something a real run needs is missing (one line for the operator); nothing was changed."""
+
+
+def pulumi_home(env: Mapping[str, str]) -> Path:
+    """Where the Pulumi CLI keeps itself: $PULUMI_HOME, else ~/.pulumi (the installer's default)."""
+    return Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
+
+
+def find_pulumi(env: Mapping[str, str] | None = None) -> auto.PulumiCommand:
+    """The Pulumi CLI a run drives: `pulumi` on PATH, else <PULUMI_HOME>/bin/pulumi; its version
+    checked against the minimum the installed Automation API requires."""
+    env = os.environ if env is None else env
+    root: str | None = None
+    found = shutil.which("pulumi", path=env.get("PATH"))
+    if found is None:
+        candidate = pulumi_home(env) / "bin" / "pulumi"
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            raise PreflightError(f"no Pulumi CLI: `pulumi` is not on PATH and not in {candidate.parent} "
+                                 f"(install version {_MINIMUM_VERSION} or newer: https://www.pulumi.com/docs/install/)")
+        root, found = str(candidate.parent.parent), str(candidate)
+    try:
+        return auto.PulumiCommand(root=root)
+    except auto.InvalidVersionError as exc:
+        raise PreflightError(f"the Pulumi CLI {found} is too old for this SDK: {exc}") from None
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise PreflightError(f"the Pulumi CLI {found} does not run (`pulumi version`: {exc})") from None
+
+
+def _error_line(exc: Exception) -> str:
+    """The CLI's own `error:` line out of an Automation API error (its whole output otherwise)."""
+    lines = [re.sub(r"^(stdout|stderr|code):\s*", "", line.strip()) for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or [type(exc).__name__])[-1]
 
 
 class _SniConnection(http.client.HTTPSConnection):
@@ -95,19 +141,50 @@ class PulumiControl:
             self._stacks[name] = auto.select_stack(stack_name=name, work_dir=str(self.work_dir), opts=opts)
         return self._stacks[name]
 
+    def stack_path(self, name: str) -> Path:
+        return self.stacks_dir / f"Pulumi.{name}.yaml"
+
     def _set_and_up(self, name: str, key: str, value: str, why: str) -> None:
-        stack = self._stack(name)
+        # Selected before its file changes: a stack that cannot be selected is left as it was.
+        self.prepare(name)
         self.on_output(f"[{name}] {key} = {value}; pulumi up ({why})")
-        stack.set_config(key, auto.ConfigValue(value), path=True)
+        set_stack_value(self.stack_path(name), key, value)
+        self.up(name, why)
+
+    def prepare(self, name: str) -> None:
+        self._stack(name)
+
+    def preflight(self, stacks: Sequence[str]) -> list[str]:
+        """Everything a real run needs before it changes anything, one line per missing piece: the
+        Pulumi CLI (found, and new enough) and every stack selectable in the backend logged in to."""
+        if self.pulumi_command is None:
+            try:
+                self.pulumi_command = find_pulumi({**os.environ, **self.env_vars})
+            except PreflightError as exc:
+                return [str(exc)]  # without a CLI no stack can be looked at
+        problems = []
+        for name in stacks:
+            try:
+                self._stack(name)
+            except auto.StackNotFoundError:
+                problems.append(f"stack {name} cannot be selected: the backend you are logged in to has no such "
+                                f"stack (pulumi login to the right one; pulumi stack ls)")
+            except (auto.CommandError, OSError) as exc:
+                problems.append(f"stack {name} cannot be selected: {_error_line(exc)}")
+        return problems
+
+    def up(self, name: str, why: str) -> None:
+        """`pulumi up` of the stack as its file now says (the engine reads stacks/Pulumi.<name>.yaml)."""
         try:
-            stack.up(message=f"failover: {why}", on_output=lambda line: self.on_output(f"[{name}] {line.rstrip()}"))
+            self._stack(name).up(message=f"failover: {why}",
+                                 on_output=lambda line: self.on_output(f"[{name}] {line.rstrip()}"))
         except auto.ConcurrentUpdateError as exc:
             raise StackBusy(f"stack {name} has another update in progress; it was not cancelled. Wait for it "
                             f"(pulumi stack history --stack {name}), then rerun the failover") from exc
 
     def traffic_config(self) -> dict[str, Any]:
-        path = self.stacks_dir / f"Pulumi.{self.traffic_stack}.yaml"
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        path = self.stack_path(self.traffic_stack)
+        doc = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
         traffic = (doc.get("config") or {}).get("im-platform:traffic")
         if not isinstance(traffic, dict):
             raise RuntimeError(f"{path} has no im-platform:traffic section")

@@ -190,6 +190,9 @@ class Plan:
     # "type name" of every resource the program constructed inside an Output callback (`apply`),
     # where `pulumi preview` and the policy pack would not see it whenever the inputs are unknown.
     constructed_in_apply: list[str] = field(default_factory=list)
+    # What the program warned about (`pulumi.log.warn`), in order: `plan` and `check` print each
+    # as `warning: ...` on stderr, as `pulumi up` would show it.
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"project": self.project, "stack": self.stack, "resources": self.resources, "outputs": self.outputs}
@@ -316,6 +319,18 @@ def _run_main() -> None:
     """What the host does: run the program directory's __main__.py as __main__."""
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
 _LOG = logging.getLogger("im-platform.plan")
+# The engine's warnings reach the user through `Plan.warnings` (the CLI prints them), not a handler.
+_LOG.propagate = False
+_LOG.addHandler(logging.NullHandler())
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 # A stack planned only so that another can read its outputs speaks through its own logger, which
 # is silent: its warnings (a peer "not deployed yet" in a shallow plan) are not the user's stack's.
 _REFERENCE_LOG = logging.getLogger("im-platform.plan.reference")
@@ -445,6 +460,8 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
             # What a self-managed backend reports (the Pulumi Cloud reports the account or org).
             organization=organization, callbacks=None))
         pulumi_settings.ROOT.set(None)
+        collect = _Collect()
+        log.addHandler(collect)
         loop = asyncio.new_event_loop()
         workers = _WorkerLoops()
         loop.set_default_executor(workers.executor)
@@ -461,6 +478,7 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
             asyncio.set_event_loop(None)
             loop.close()
             workers.close()
+            log.removeHandler(collect)
         records = sorted(monitor.registrations, key=lambda r: r["urn"])
         stack_urn = next((r["urn"] for r in records if r["type"] == "pulumi:pulumi:Stack"), None)
         resources = [r for r in records if r["type"] != "pulumi:pulumi:Stack"]
@@ -469,7 +487,7 @@ def run_recorded(program: Callable[[], Any], stack: str, config: dict[str, str],
         revealed = monitor.revealed_outputs.get(stack_urn, {}) if stack_urn else {}
         return Plan(project, stack, resources, outputs, component_outputs, revealed,
                     dependencies=dict(monitor.dependencies), property_dependencies=dict(monitor.property_dependencies),
-                    constructed_in_apply=sorted(in_apply))
+                    constructed_in_apply=sorted(in_apply), warnings=collect.messages)
 
 
 def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Plan:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from components.naming import PROJECT
 from components.spec import (
     DEFAULT_HEALTH_FAILURE_THRESHOLD,
     DEFAULT_HEALTH_INTERVAL_SECONDS,
@@ -16,8 +17,10 @@ from components.spec import (
     TrafficSpec,
 )
 from infra.config.errors import MISSING, ConfigError
-from infra.config.loader import PROVIDER_KEYS, load_peer_spec
+from infra.config.loader import PROVIDER_KEYS, check_aws_region, load_peer_spec
+from infra.config.namespaces import check_namespaces
 from infra.config.readers import NS, _did_you_mean, as_int, as_list, as_mapping, as_str, check_keys, optional, required, structured
+from infra.dr.pair import two_primaries_warning
 
 TRAFFIC_KEY = f"{NS}traffic"
 TRAFFIC_KEYS = ("provider", "zone", "name", "stacks", "active", "ttl", "healthCheck")
@@ -49,6 +52,7 @@ def _ranged(path: str, value: Any, low: int, high: int) -> int:
 
 
 def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> TrafficSpec:
+    check_namespaces(config, PROJECT)
     for key in config:
         if key.startswith(NS) and key != TRAFFIC_KEY:
             raise ConfigError(key, structured(key, config[key]) if key.endswith(("cluster", "dr")) else config[key],
@@ -64,6 +68,7 @@ def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> Traf
         raise ConfigError(region_key, MISSING, f"required when {TRAFFIC_KEY}.provider is {provider}: an AWS region such as us-east-1")
     pattern, what = PROVIDER_KEYS["aws"][region_key]
     region = as_str(region_key, config[region_key], pattern, what)
+    check_aws_region(region_key, region)
 
     zone = required(TRAFFIC_KEY, block, "zone", _dns_name)
     name = required(TRAFFIC_KEY, block, "name", _dns_name)
@@ -103,9 +108,13 @@ def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> Traf
     if first.environment != second.environment:
         raise ConfigError(f"{stacks_path}[1]", stacks[1], f"but its environment is {second.environment} and "
                                                          f"{stacks[0]}'s is {first.environment}: expected one environment")
+    warnings: tuple[str, ...] = ()
     if first.dr is not None and second.dr is not None and first.dr.role == second.dr.role:
-        raise ConfigError(f"{stacks_path}[1]", stacks[1], f"but both stacks have im-platform:dr.role {first.dr.role}: "
-                                                         "expected one primary and one standby")
+        if first.dr.role == "standby":
+            raise ConfigError(f"{stacks_path}[1]", stacks[1], f"but both stacks have im-platform:dr.role {first.dr.role}: "
+                                                             "expected one primary and one standby "
+                                                             "(with two standbys nobody runs at full size)")
+        warnings = (two_primaries_warning(*stacks),)
     active = required(TRAFFIC_KEY, block, "active", lambda p, v: v)
     if active not in stacks:
         raise ConfigError(f"{TRAFFIC_KEY}.active", active, f"expected one of the stacks: {', '.join(stacks)}")
@@ -124,4 +133,5 @@ def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> Traf
     return TrafficSpec(project=project, stack=stack, provider=provider, zone=zone, name=name,
                        stacks=(stacks[0], stacks[1]), active=active, region=region,
                        environment=specs[stacks[0]].environment, ttl=ttl,
-                       health_check=HealthCheckSpec(path=path, interval_seconds=interval, failure_threshold=threshold))
+                       health_check=HealthCheckSpec(path=path, interval_seconds=interval, failure_threshold=threshold),
+                       warnings=warnings)

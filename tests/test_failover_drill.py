@@ -1,0 +1,100 @@
+"""Failover drills through the real program (tests/drill.py): a failover and a failback of every
+pair in stacks/ and of pairs on every cloud combination, each state planned and checked.
+
+After promote and after route the pair has two primaries: each plan and check there says so in
+exactly one warning naming both stacks; after demote there is none. A failover and its failback
+leave the files byte for byte as they were.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.config import yamlio
+from infra.failover.command import find_pair
+from infra.failover.orchestrator import failover
+from infra.offline.plan import STACKS_DIR, traffic_stacks
+from tests.drill import DrillFailed, PlanningControl
+from tests.test_traffic_pairs import write_pair
+
+STEPS_DONE = ["done"] * 5
+# Every pair of clouds, each cloud once the first primary (the example pair adds aws -> azure).
+COMBINATIONS = [("aws", "gcp"), ("gcp", "azure"), ("azure", "aws")]
+
+
+def drill(stacks_dir: Path, target: str, journal: Path) -> PlanningControl:
+    """One failover to `target` through the planning Control; every step done and every state planned."""
+    pair = find_pair(target, stacks_dir)
+    source = pair.active
+    control = PlanningControl(pair.traffic_stack, stacks_dir)
+    report = failover(target, control=control, journal=journal, sleep=lambda _s: None, pair=pair.stacks,
+                      health_timeout_s=1)
+    failed = [run for run in control.runs if run.code]
+    assert report.ok, (report.failed_step, [s.error for s in report.steps], failed)
+    assert [s.status for s in report.steps] == STEPS_DONE
+    assert report.serving == target
+    both = sorted((source, target))
+    expected = {f"promote {target} to primary": [target, source, pair.traffic_stack],
+                f"route {pair.traffic_stack} to {target}": [pair.traffic_stack],
+                f"demote {source} to standby": [source, target, pair.traffic_stack]}
+    seen: dict[str, list[str]] = {}
+    for run in control.runs:
+        if run.command == "plan":
+            seen.setdefault(run.why, []).append(run.stack)
+        assert run.code == 0, run
+        if run.why.startswith("demote"):
+            assert run.warnings == (), run
+        else:
+            # Between promote and demote: two primaries, said once, naming both.
+            assert len(run.warnings) == 1, run
+            assert f"im-platform:dr.role is primary on both {both[0]} and {both[1]}" in run.warnings[0], run
+    assert seen == expected
+    assert {run.command for run in control.runs} == {"plan", "check"}
+    return control
+
+
+def failover_and_back(stacks_dir: Path, traffic: str, journal: Path) -> None:
+    files = sorted(stacks_dir.glob("Pulumi.*.yaml"))
+    before = {path: path.read_bytes() for path in files}
+    pair = find_pair(first_of_pair(stacks_dir, traffic), stacks_dir)
+    source = pair.active
+    target = next(s for s in pair.stacks if s != source)
+    drill(stacks_dir, target, journal)
+    assert find_pair(target, stacks_dir).active == target
+    changed = {path.name for path in files if path.read_bytes() != before[path]}
+    assert changed == {f"Pulumi.{s}.yaml" for s in (*pair.stacks, traffic)}
+    drill(stacks_dir, source, journal)
+    assert {path: path.read_bytes() for path in files} == before, "a failback restores every file"
+
+
+def first_of_pair(stacks_dir: Path, traffic: str) -> str:
+    doc = yamlio.safe_load((stacks_dir / f"Pulumi.{traffic}.yaml").read_text(encoding="utf-8"))
+    return str(doc["config"]["im-platform:traffic"]["stacks"][0])
+
+
+@pytest.mark.parametrize("traffic", traffic_stacks())
+def test_every_pair_in_stacks_fails_over_and_back_through_plannable_states(tmp_path: Path, traffic: str) -> None:
+    stacks_dir = tmp_path / "repo" / "stacks"
+    stacks_dir.mkdir(parents=True)
+    # Read from the traffic stack's own file: stacks/ may hold more than one pair (or a copy).
+    doc = yamlio.safe_load((STACKS_DIR / f"Pulumi.{traffic}.yaml").read_text(encoding="utf-8"))
+    for name in (*doc["config"]["im-platform:traffic"]["stacks"], traffic):
+        shutil.copy(STACKS_DIR / f"Pulumi.{name}.yaml", stacks_dir)
+    failover_and_back(stacks_dir, traffic, tmp_path / "journal.json")
+
+
+@pytest.mark.parametrize(("first", "second"), COMBINATIONS, ids=["-".join(p) for p in COMBINATIONS])
+def test_a_pair_on_each_cloud_combination_fails_over_and_back(tmp_path: Path, first: str, second: str) -> None:
+    path, _, _ = write_pair(tmp_path, first, second)
+    failover_and_back(tmp_path, path.name.removeprefix("Pulumi.").removesuffix(".yaml"), tmp_path / "journal.json")
+
+
+def test_the_drill_fails_a_state_the_rules_refuse(tmp_path: Path) -> None:
+    """Demoting before promoting leaves two standbys: the drill's plan refuses it, naming role."""
+    path, a, b = write_pair(tmp_path, "aws", "gcp")
+    control = PlanningControl(path.name.removeprefix("Pulumi.").removesuffix(".yaml"), tmp_path)
+    with pytest.raises(DrillFailed, match=r"after demote .*: plan .* exits 2: config error: im-platform:dr.role"):
+        control.demote(a)
