@@ -26,7 +26,13 @@ from components import naming
 from components.base import ClusterComponent
 from components.dr.aws import web_identity_trust
 from components.dr.rclone import AWS_AUDIENCE
-from components.k8s.base import K8sComponent, container_security_context, labels, restricted_namespace_labels
+from components.k8s.base import (
+    K8sComponent,
+    container_security_context,
+    image_pull_policy,
+    labels,
+    restricted_namespace_labels,
+)
 from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, TLS_PROXY_PORT, ClusterSpec, TlsSpec
 
 CERT_MANAGER_CHART = "cert-manager"
@@ -204,7 +210,7 @@ def proxy_container() -> k8s.core.v1.ContainerArgs:
     return k8s.core.v1.ContainerArgs(
         name=PROXY_NAME,
         image=PROXY_IMAGE,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=image_pull_policy(PROXY_IMAGE),
         restart_policy="Always",
         command=["envoy"],
         args=["--config-path", f"{PROXY_CONFIG_DIR}/envoy.yaml", "--disable-hot-restart", "--log-level", "warn"],
