@@ -829,7 +829,7 @@ def check_public_tier_tls(resources: Sequence[Resource], ctx: Context) -> Iterat
                     continue
                 container, sidecar = owner
                 if not (sidecar and _mounts_secret(container, pod)):
-                    yield svc, (f"public Service {namespace}/{name} sends port {port.get('port')} to "
+                    yield svc, (f"public Service {namespace}/{name} sends port {as_count(port.get('port'))} to "
                                 f"{container.get('name')}, which serves no TLS certificate: clients would connect in plain text")
 
 
