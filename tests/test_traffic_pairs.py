@@ -283,7 +283,6 @@ SOURCE_LIMITS = ("service.beta.kubernetes.io/load-balancer-source-ranges",
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_health_checkers_reach_the_public_gateway(cloud: str) -> None:
     plan = spec_plan(cloud, extra={"im-platform:services": SERVICES})
-    gateway = SERVICES["gateway"]
     service = next(r for r in plan.of_type("kubernetes:core/v1:Service") if r["inputs"]["metadata"]["name"] == "gateway")
     spec, annotations = service["inputs"]["spec"], service["inputs"]["metadata"].get("annotations") or {}
     # The load balancer listens on the public port for everyone: no source ranges, no narrowing annotation.
