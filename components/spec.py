@@ -152,6 +152,9 @@ class ServiceSpec:
     allow_from: tuple[str, ...] = ()
     egress: tuple[EgressRule, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    # Public tiers only: where TLS ends. "proxy": the platform's sidecar in front of the plain port;
+    # "self": the tier's own container, with the certificate Secret mounted at TLS_MOUNT_PATH.
+    tls: str = "proxy"
 
     @property
     def holds_connections(self) -> bool:
@@ -162,6 +165,12 @@ class ServiceSpec:
     def termination_grace_seconds(self) -> int:
         """The preStop drain, then time to shut down: always above drainSeconds."""
         return self.drain_seconds + SHUTDOWN_SECONDS
+
+
+TLS_MODES = ("proxy", "self")
+# The sidecar's TLS port in the pod (the public Service's port targets it).
+TLS_PROXY_PORT = 8443
+TLS_MOUNT_PATH = "/etc/im-platform/tls"
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,51 @@ class DrSpec:
         return self.role == "primary"
 
 
+# -- TLS for the public names (im-platform:tls) ------------------------------------------------------
+
+# ACME directories of Let's Encrypt: production (trusted by clients, rate limited) and staging
+# (untrusted, generous limits: for trying a new stack out). "own": the user provides the Secret.
+TLS_ISSUERS = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "own": "",
+}
+DEFAULT_TLS_ISSUER = "letsencrypt"
+
+
+@dataclass(frozen=True)
+class TlsZone:
+    """A Route 53 public hosted zone and the names below it the certificate carries."""
+
+    zone: str
+    hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """The names the stack's public tiers serve over TLS and who issues their certificate.
+
+    `zones` groups the hosts by the Route 53 zone their DNS-01 challenges are written to (empty
+    when `issuer` is "own"); `secret_name` is the certificate's Secret in each public tier's
+    namespace (issued there by cert-manager, or created by the user for "own")."""
+
+    issuer: str  # one of TLS_ISSUERS
+    hosts: tuple[str, ...]
+    zones: tuple[TlsZone, ...] = ()
+    email: str | None = None
+    secret_name: str = "im-platform-tls"
+    # Where the names came from: the traffic stacks that route to this stack (empty: the stack file).
+    traffic_stacks: tuple[str, ...] = ()
+
+    @property
+    def acme(self) -> bool:
+        return self.issuer != "own"
+
+    @property
+    def acme_server(self) -> str:
+        return TLS_ISSUERS[self.issuer]
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     project: str
@@ -245,6 +299,9 @@ class ClusterSpec:
     # Set when this stack is one half of a DR pair (im-platform:dr).
     dr: DrSpec | None = None
     cost: CostSpec = field(default_factory=CostSpec)
+    # The public tiers' TLS (im-platform:tls, or the traffic stack that routes to this one); None:
+    # no name is known, so the public tiers serve plain TCP (a policy violation).
+    tls: TlsSpec | None = None
 
     @property
     def is_prod(self) -> bool:

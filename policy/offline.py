@@ -115,7 +115,7 @@ def context_from_json(data: dict[str, Any]) -> Context:
                    cloud=data.get("cloud", ""), region=data.get("region", ""),
                    cost_pools=tuple(PoolInput(p["name"], tuple(p["instanceTypes"]), p["spot"], p["minNodes"],
                                               p["maxNodes"]) for p in data.get("costPools") or ()),
-                   cost_catalog=data.get("costCatalog"))
+                   cost_catalog=data.get("costCatalog"), tls_self=tuple(data.get("tlsSelf") or ()))
 
 
 def main(argv: list[str] | None = None) -> int:

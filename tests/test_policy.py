@@ -189,6 +189,36 @@ def extras(*added: Resource) -> Change:
     return lambda items: [*items, *added]
 
 
+# TLS objects as components/k8s declares them, to break one property at a time.
+
+def issuer(dns01: dict[str, Any]) -> Resource:
+    return Resource("kubernetes:cert-manager.io/v1:ClusterIssuer", "issuer", "urn:issuer", {
+        "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "acme"},
+        "spec": {"acme": {"server": "https://acme.example/directory", "privateKeySecretRef": {"name": "account"},
+                          "solvers": [{"dns01": dns01}]}}})
+
+
+def public_tier(*, sidecar: bool, mounted: bool = True, target: str | None = None) -> list[Resource]:
+    """A LoadBalancer Service and its Deployment: with the TLS sidecar (mounting the certificate or
+    not), or sending 443 straight to the tier (which mounts the certificate or not)."""
+    labels = {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/part-of": "im-platform"}
+    certificate_mount = [{"name": "cert", "mountPath": "/etc/tls", "readOnly": True}] if mounted else []
+    tier = {"name": "gateway", "image": "gw:1", "ports": [{"name": "app", "containerPort": 8080}],
+            "volumeMounts": [] if sidecar else certificate_mount}
+    pod: dict[str, Any] = {"containers": [tier], "volumes": [{"name": "cert", "secret": {"secretName": "tls"}}]}
+    if sidecar:
+        pod["initContainers"] = [{"name": "tls-proxy", "image": "envoy:1", "restartPolicy": "Always",
+                                  "ports": [{"name": "tls", "containerPort": 8443}], "volumeMounts": certificate_mount}]
+    service = Resource("kubernetes:core/v1:Service", "gateway-service", "urn:service", {
+        "metadata": {"name": "gateway", "namespace": "im"},
+        "spec": {"type": "LoadBalancer", "selector": labels,
+                 "ports": [{"name": "app", "port": 443, "targetPort": target or ("tls" if sidecar else "app")}]}})
+    deployment = Resource("kubernetes:apps/v1:Deployment", "gateway-deployment", "urn:deployment", {
+        "metadata": {"name": "gateway", "namespace": "im"},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}}})
+    return [service, deployment]
+
+
 # Object stores as components/dr declares them (private, versioned), to break one property at a time.
 
 def _tags(cloud: str) -> dict[str, str]:
@@ -349,6 +379,16 @@ FAILING: list[tuple[str, str, Change, str]] = [
     ("object-store-versioned", "gcp", extras(gcs_bucket(versioning={"enabled": False})), "versioning.enabled"),
     ("object-store-versioned", "azure", extras(*azure_store(with_service=False)), "no azure-native:storage:BlobServiceProperties"),
     ("object-store-versioned", "azure", extras(*azure_store(service={"isVersioningEnabled": False})), "isVersioningEnabled"),
+    ("issuer-no-stored-credentials", "aws", extras(issuer({"route53": {"region": "us-east-1", "hostedZoneID": "Z1",
+        "accessKeyID": "AKIAEXAMPLE", "secretAccessKeySecretRef": {"name": "route53", "key": "secret"}}})),
+     "spec.acme.solvers[0].dns01.route53.accessKeyID"),
+    ("issuer-no-stored-credentials", "gcp", extras(issuer({"cloudDNS": {
+        "project": "p", "serviceAccountSecretRef": {"name": "dns-key", "key": "key.json"}}})), "serviceAccountSecretRef"),
+    ("issuer-no-stored-credentials", "azure", extras(issuer({"azureDNS": {
+        "clientID": "c", "clientSecretSecretRef": {"name": "dns", "key": "secret"}}})), "clientSecretSecretRef"),
+    ("public-tier-tls", "aws", extras(*public_tier(sidecar=False)), "serves no TLS certificate"),
+    ("public-tier-tls", "gcp", extras(*public_tier(sidecar=True, mounted=False)), "tls-proxy, which serves no TLS"),
+    ("public-tier-tls", "azure", extras(*public_tier(sidecar=False, mounted=True)), "sends port 443 to gateway"),
     # The shared spec as planned, under a 1000 USD limit (its max is far above it).
     ("max-monthly-cost", "aws", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
     ("max-monthly-cost", "gcp", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
@@ -379,7 +419,8 @@ def context_json(ctx: Context) -> dict[str, Any]:
             "maxMonthlyCost": None if ctx.max_monthly_cost is None else str(ctx.max_monthly_cost),
             "cloud": ctx.cloud, "region": ctx.region, "costCatalog": ctx.cost_catalog,
             "costPools": [{"name": p.name, "instanceTypes": list(p.instance_types), "spot": p.spot,
-                           "minNodes": p.min_nodes, "maxNodes": p.max_nodes} for p in ctx.cost_pools]}
+                           "minNodes": p.min_nodes, "maxNodes": p.max_nodes} for p in ctx.cost_pools],
+            "tlsSelf": list(ctx.tls_self)}
 
 
 def _case_id(case: tuple[str, str, Change, str]) -> str:
@@ -418,6 +459,33 @@ def test_every_rule_has_a_failing_case_on_every_cloud_it_covers() -> None:
 def test_private_versioned_stores_and_pinned_trust_pass(cloud: str, added: list[Resource]) -> None:
     """What components/dr declares passes; a Deny to every principal (TLS only) is not a wildcard grant."""
     assert rules_violated([*resources(cloud), *added], ctx_for(cloud)) == {}
+
+
+def test_the_tls_sidecar_with_its_certificate_and_a_tier_that_says_it_ends_tls_pass() -> None:
+    assert rules_violated([*resources("aws"), *public_tier(sidecar=True)], ctx_for("aws")) == {}
+    # 443 straight to the tier, which the stack says ends TLS itself (services.<name>.tls: self).
+    assert rules_violated([*resources("aws"), *public_tier(sidecar=False, mounted=False)],
+                          ctx_for("aws", tls_self=("gateway",))) == {}
+    # Workload identity (no credential field) and the ACME account key cert-manager makes itself.
+    keyless = issuer({"route53": {"region": "us-east-1", "hostedZoneID": "Z1", "role": "arn:aws:iam::1:role/dns",
+                                  "auth": {"kubernetes": {"serviceAccountRef": {"name": "cert-manager-route53"}}}}})
+    assert rules_violated([*resources("gcp"), keyless], ctx_for("gcp")) == {}
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_planned_tls_of_every_cloud_passes_and_plain_tcp_does_not(cloud: str) -> None:
+    """What the program declares for a public tier with hosts passes; the same tier with no host
+    known (no im-platform:tls, no traffic stack) serves plain TCP and is reported."""
+    from tests.test_services_config import SERVICES
+
+    tls = {"hosts": ["chat-test.example.com"], "zone": "example.com"}
+    served = spec_plan(cloud, stack=f"tls-{cloud}", extra={"im-platform:services": SERVICES, "im-platform:tls": tls})
+    assert served.of_type("kubernetes:cert-manager.io/v1:Certificate")
+    ctx = ctx_for(cloud, stack=f"tls-{cloud}")
+    assert rules_violated([Resource.from_plan(r) for r in served.resources], ctx) == {}
+    plain = spec_plan(cloud, stack=f"tls-{cloud}", extra={"im-platform:services": SERVICES})
+    found = rules_violated([Resource.from_plan(r) for r in plain.resources], ctx)
+    assert set(found) == {"public-tier-tls"}
 
 
 def test_store_rules_never_report_what_unknown_values_cannot_prove() -> None:

@@ -33,12 +33,15 @@ IDLE_TIMEOUT = {"aws": ("service.beta.kubernetes.io/aws-load-balancer-listener-a
                 "gcp": ("cloud.google.com/l4-rbs", "enabled")}
 
 _PLANS: dict[str, Plan] = {}
+# The same public name on every cloud (prod-aws and prod-azure also get the traffic stack's names).
+TLS = {"hosts": ["chat-test.example.com"], "zone": "example.com"}
 
 
 def services_plan(cloud: str) -> Plan:
     """The contract cluster with three tiers and a capacity buffer, planned once per cloud."""
     if cloud not in _PLANS:
-        _PLANS[cloud] = spec_plan(cloud, extra={"im-platform:services": SERVICES, "im-platform:capacityBuffer": BUFFER})
+        _PLANS[cloud] = spec_plan(cloud, extra={"im-platform:services": SERVICES, "im-platform:capacityBuffer": BUFFER,
+                                                "im-platform:tls": TLS})
     return _PLANS[cloud]
 
 
@@ -122,8 +125,15 @@ def test_every_object_carries_the_platform_labels(plan: Plan) -> None:
 
 def test_namespaces_enforce_restricted_pod_security_and_deny_by_default(plan: Plan) -> None:
     namespaces = {r["inputs"]["metadata"]["name"]: r["inputs"]["metadata"]["labels"] for r in plan.of_type(NAMESPACE)}
-    assert set(namespaces) == {"gateway", "logic", "push", "im-capacity-buffer"}
+    # cert-manager's namespace is there when a traffic stack routes to the stack (prod-aws, prod-azure).
+    assert set(namespaces) - {"cert-manager"} == {"gateway", "logic", "push", "im-capacity-buffer"}
     for name, labels in namespaces.items():
+        if name == "cert-manager":
+            # Restricted too, but no default deny: cert-manager talks to the API server, the ACME
+            # directory and Route 53, whose addresses no policy can list.
+            for mode in ("enforce", "audit", "warn"):
+                assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+            continue
         for mode in ("enforce", "audit", "warn"):
             assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", name
             assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33", name
@@ -281,7 +291,8 @@ def test_public_tier_gets_a_layer4_load_balancer_with_long_idle_timeouts(plan: P
     gateway = named(plan, SERVICE, "gateway")["inputs"]
     assert gateway["spec"]["type"] == "LoadBalancer"
     assert gateway["spec"]["externalTrafficPolicy"] == "Local"
-    assert gateway["spec"]["ports"] == [{"name": "app", "protocol": "TCP", "port": 443, "targetPort": "app"}]
+    # 443 reaches the TLS sidecar, never the plain port.
+    assert gateway["spec"]["ports"] == [{"name": "app", "protocol": "TCP", "port": 443, "targetPort": "tls"}]
     key, value = IDLE_TIMEOUT[cloud]
     assert gateway["metadata"]["annotations"][key] == value
     if cloud == "aws":
@@ -307,8 +318,10 @@ def test_network_policies_allow_exactly_what_each_tier_needs(plan: Plan) -> None
     gateway, logic, push = policy("gateway"), policy("logic"), policy("push")
     for spec in (gateway, logic, push):
         assert spec["policyTypes"] == ["Ingress", "Egress"]
-    # The gateway: from anywhere, on its port only; out to logic.
-    assert gateway["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    # The gateway: from anywhere to its TLS sidecar only; its plain port from the node network only
+    # (the load balancer's health checks); out to logic.
+    assert gateway["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8443}]},
+                                  {"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 8080}]}]
     assert [peers(r, "to") for r in gateway["egress"]] == [{("logic", "logic")}]
     # Logic: only from gateway pods, out to push.
     (ingress,) = logic["ingress"]
@@ -343,7 +356,7 @@ def test_capacity_buffer_holds_warm_room_below_every_tier(plan: Plan, cloud: str
 def test_eks_runs_a_pinned_cluster_autoscaler_with_its_own_scoped_role() -> None:
     plan = services_plan("aws")
     releases = {r["inputs"]["name"]: r for r in plan.of_type(RELEASE)}
-    assert set(releases) == {"cluster-autoscaler", "metrics-server", "aws-load-balancer-controller"}
+    assert set(releases) == {"cluster-autoscaler", "metrics-server", "aws-load-balancer-controller", "cert-manager"}
     ca = releases["cluster-autoscaler"]["inputs"]
     assert ca["chart"] == "cluster-autoscaler" and ca["repositoryOpts"]["repo"] == "https://kubernetes.github.io/autoscaler"
     assert ca["version"].count(".") == 2 and ca["version"][0].isdigit(), "a pinned chart version"
@@ -383,7 +396,8 @@ def test_eks_runs_a_pinned_cluster_autoscaler_with_its_own_scoped_role() -> None
 @pytest.mark.parametrize("cloud", ["gcp", "azure"])
 def test_gke_and_aks_use_their_built_in_autoscaler_and_metrics(cloud: str) -> None:
     plan = services_plan(cloud)
-    assert not plan.of_type(RELEASE)
+    # The only chart is cert-manager (for the public tiers' certificates): no autoscaler, no metrics-server.
+    assert {r["inputs"]["name"] for r in plan.of_type(RELEASE)} == {"cert-manager"}
     assert not [r for r in plan.resources if "autoscaler" in r["name"] and not r["type"].startswith("kubernetes:")]
     bare = spec_plan(cloud, stack=f"bare-{cloud}")
     assert not kube(bare) and not bare.of_type(PROVIDER_TYPE), "no services, no buffer: nothing on the cluster"

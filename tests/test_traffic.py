@@ -33,10 +33,14 @@ def test_prod_traffic_declares_health_checks_and_failover_records_with_planned_a
         assert check["type"] == "HTTPS" and check["enableSni"] is True
         assert (check["port"], check["resourcePath"]) == (443, "/healthz")
         assert (check["requestInterval"], check["failureThreshold"]) == (10, 3)
-    # An AWS load balancer is a hostname; Azure's an IP, probed with the per-stack name as Host/SNI.
-    assert aws_check["fqdn"] == gateways["prod-aws"]["address"] and "ipAddress" not in aws_check
+    # The TLS endpoint with a name both stacks' certificates carry as SNI: an AWS load balancer (a
+    # hostname) through the per-stack name that resolves to it alone; Azure's IP with the public name.
+    assert aws_check["fqdn"] == "prod-aws.chat.example.com" and "ipAddress" not in aws_check
     assert azure_check["ipAddress"] == gateways["prod-azure"]["address"]
-    assert azure_check["fqdn"] == "prod-azure.chat.example.com"
+    assert azure_check["fqdn"] == "chat.example.com"
+    certificates = {s: next(r["inputs"]["spec"]["dnsNames"] for r in plan(s).of_type("kubernetes:cert-manager.io/v1:Certificate"))
+                    for s in ("prod-aws", "prod-azure")}
+    assert aws_check["fqdn"] in certificates["prod-aws"] and azure_check["fqdn"] in certificates["prod-azure"]
 
     records = {r["name"]: r["inputs"] for r in traffic.of_type("aws:route53/record:Record")}
     assert records["im-prod-traffic-prod-aws-endpoint"]["type"] == "CNAME"

@@ -110,11 +110,13 @@ def test_the_traffic_plan_shows_both_health_checks_and_failover_records_with_pla
         address = gateways[name]["address"]
         assert (check["type"], check["port"], check["resourcePath"]) == ("HTTPS", 443, "/healthz")
         assert (check["requestInterval"], check["failureThreshold"], check["enableSni"]) == (10, 3, True)
+        public = "chat.example.com"
         if address[0].isdigit():
-            # Probed at the IP, with a name under the public one as Host and SNI.
-            assert check["ipAddress"] == address and check["fqdn"].endswith("chat.example.com")
+            # Probed at the IP, with the public name as Host and SNI (what clients send).
+            assert check["ipAddress"] == address and check["fqdn"] == public
         else:
-            assert check["fqdn"] == address and "ipAddress" not in check
+            # A hostname gateway through its per-stack name: this stack's load balancer only.
+            assert check["fqdn"] == f"{name}.{public}" and "ipAddress" not in check
 
     records = of_type(doc, RECORD)
     endpoints = {r["inputs"]["name"]: r["inputs"] for r in records if "setIdentifier" not in r["inputs"]}
@@ -296,7 +298,6 @@ SOURCE_LIMITS = ("service.beta.kubernetes.io/load-balancer-source-ranges",
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_health_checkers_reach_the_public_gateway(cloud: str) -> None:
     plan = spec_plan(cloud, extra={"im-platform:services": SERVICES})
-    gateway = SERVICES["gateway"]
     service = next(r for r in plan.of_type("kubernetes:core/v1:Service") if r["inputs"]["metadata"]["name"] == "gateway")
     spec, annotations = service["inputs"]["spec"], service["inputs"]["metadata"].get("annotations") or {}
     # The load balancer listens on the public port for everyone: no source ranges, no narrowing annotation.
@@ -307,7 +308,13 @@ def test_health_checkers_reach_the_public_gateway(cloud: str) -> None:
         assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
         # The controller opens the pods' security group to the NLB (traffic and its own health checks).
         assert annotations["service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules"] == "true"
-    # The pods admit any source on their port (the load balancer keeps the checker's address).
+    # The pods admit any source on the port the Service sends 443 to (the load balancer keeps the
+    # checker's address): the TLS sidecar's when the platform ends TLS, else the tier's own.
     policy = next(r for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
                   if r["inputs"]["metadata"]["name"] == "gateway")
-    assert policy["inputs"]["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": gateway["port"]}]}]
+    open_rules = [rule for rule in policy["inputs"]["spec"]["ingress"] if "from" not in rule]
+    target = spec["ports"][0]["targetPort"]
+    deployment = next(r for r in plan.of_type("kubernetes:apps/v1:Deployment") if r["inputs"]["metadata"]["name"] == "gateway")
+    pod = deployment["inputs"]["spec"]["template"]["spec"]
+    ports = {p["name"]: p["containerPort"] for c in [*pod["containers"], *pod.get("initContainers", [])] for p in c["ports"]}
+    assert open_rules == [{"ports": [{"protocol": "TCP", "port": ports[target]}]}]

@@ -44,10 +44,12 @@ class Route53Switch(pulumi.ComponentResource):
             check = aws.route53.HealthCheck(
                 naming.child_name(name, stack, "health"),
                 type="HTTPS",
-                # An IP gateway is probed at its IP with the per-stack name as Host and SNI; a
-                # hostname gateway at its hostname.
+                # The TLS endpoint clients reach, with a name the stack's certificate carries as SNI
+                # and Host: an IP gateway is probed at its IP with the public name itself (what
+                # clients send); a hostname gateway through its per-stack name, which resolves to
+                # this stack's load balancer only (the public name would follow the failover).
                 ip_address=endpoint.address.apply(lambda a: a if is_ip(a) else None),
-                fqdn=endpoint.address.apply(lambda a, n=per_stack: n if is_ip(a) else a),  # type: ignore[misc]
+                fqdn=endpoint.address.apply(lambda a, n=per_stack: spec.name if is_ip(a) else n),  # type: ignore[misc]
                 enable_sni=True,
                 port=endpoint.port,
                 resource_path=pulumi.Output.from_input(hc.path) if hc.path else endpoint.health_path,

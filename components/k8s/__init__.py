@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from components.base import ClusterComponent
     from components.k8s.addons import ClusterAddons
     from components.k8s.services import ServiceTier
+    from components.k8s.tls import CertManager
 
 # The namespace label that has the AWS Load Balancer Controller inject its pod readiness gate.
 READINESS_GATE_LABELS = {"aws": {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}}
@@ -32,6 +33,7 @@ class Workloads:
     provider: k8s.Provider
     addons: ClusterAddons
     tiers: list[ServiceTier]
+    cert_manager: CertManager | None = None
 
     def endpoints(self) -> dict[str, dict[str, pulumi.Output[str] | str]]:
         """Per service: namespace, in-cluster address and, for public tiers, the load balancer's."""
@@ -67,6 +69,15 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec) -> Workloads
                       extra_labels=READINESS_GATE_LABELS.get(spec.cloud) if ns in behind_lb else None)
         for ns in dict.fromkeys(s.namespace for s in spec.services)
     }
+    public_namespaces = dict.fromkeys(s.namespace for s in spec.services if s.public)
+    cert_manager = None
+    if spec.tls is not None and spec.tls.acme and public_namespaces:
+        from components.k8s.tls import CertManager
+
+        # Certificates first: their Secrets are what the public tiers' TLS serves.
+        cert_manager = CertManager(naming.child_name(name, "tls"), cluster, spec, spec.tls, provider,
+                                   {ns: (namespaces[ns].name, namespaces[ns].ready) for ns in public_namespaces},
+                                   opts=cluster.opts())
     tiers = []
     for service in spec.services:
         namespace = namespaces[service.namespace]
@@ -76,5 +87,5 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec) -> Workloads
             ready.append(lb_controller)
         tiers.append(ServiceTier(naming.child_name(name, "svc", service.name), service, spec, provider,
                                  namespace.name, TIER_PRIORITY_CLASS, ready, opts=cluster.opts(),
-                                 load_balancer_controller=addons.load_balancer_controller))
-    return Workloads(provider, addons, tiers)
+                                 load_balancer_controller=addons.load_balancer_controller, tls=spec.tls))
+    return Workloads(provider, addons, tiers, cert_manager)

@@ -23,7 +23,7 @@ from components.k8s.base import (
     tolerations,
     zone_spread,
 )
-from components.spec import POOL_LABEL_KEY, ClusterSpec, ServiceSpec
+from components.spec import POOL_LABEL_KEY, TLS_MOUNT_PATH, TLS_PROXY_PORT, ClusterSpec, ServiceSpec, TlsSpec
 
 PORT_NAME = "app"
 TMP_SIZE_LIMIT = "256Mi"
@@ -63,7 +63,13 @@ AWS_HEALTHCHECK_PORT = "service.beta.kubernetes.io/aws-load-balancer-healthcheck
 AWS_HEALTHCHECK_PATH = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"
 
 
-def public_annotations(cloud: str, service: ServiceSpec) -> dict[str, str]:
+def tls_mode(service: ServiceSpec, tls: TlsSpec | None) -> str | None:
+    """Where TLS ends for this tier: "proxy" (the sidecar), "self" (its own container) or None
+    (a private tier, or no name is known for the stack: plain TCP, a policy violation)."""
+    return service.tls if service.public and tls is not None else None
+
+
+def public_annotations(cloud: str, service: ServiceSpec, tls: TlsSpec | None = None) -> dict[str, str]:
     found = dict(PUBLIC_SERVICE_ANNOTATIONS[cloud])
     if cloud == "aws":
         found[AWS_LISTENER_ATTRIBUTES.format(port=service.public_port)] = f"tcp.idle_timeout.seconds={NLB_IDLE_TIMEOUT_SECONDS}"
@@ -76,7 +82,10 @@ def public_annotations(cloud: str, service: ServiceSpec) -> dict[str, str]:
             # protocol, so the gateway needs no header parsing.
             "preserve_client_ip.enabled=true",
         ])
-        # The health checker asks the pod itself, on the path its readiness probe uses.
+        # The health checker asks the pod itself, on the path its readiness probe uses: the plain
+        # port behind the TLS sidecar, or the tier's own TLS port when it ends TLS itself.
+        if tls_mode(service, tls) == "self":
+            found["service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol"] = "https"
         found[AWS_HEALTHCHECK_PORT] = str(service.port)
         found[AWS_HEALTHCHECK_PATH] = service.health_path
     return found
@@ -128,9 +137,12 @@ class ServiceTier(K8sComponent):
     def __init__(self, name: str, service: ServiceSpec, spec: ClusterSpec, provider: k8s.Provider,
                  namespace: pulumi.Input[str], priority_class: str, depends_on: list[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None,
-                 load_balancer_controller: pulumi.Resource | None = None) -> None:
+                 load_balancer_controller: pulumi.Resource | None = None,
+                 tls: TlsSpec | None = None) -> None:
         super().__init__(name, provider, opts)
         self.service = service
+        self.tls = tls
+        self.tls_mode = tls_mode(service, tls)
         self.namespace = pulumi.Output.from_input(namespace)
         tier_labels = labels(service.name, "tier")
         meta = k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=self.namespace, labels=tier_labels)
@@ -193,7 +205,34 @@ class ServiceTier(K8sComponent):
                     tier_labels: dict[str, str], account: k8s.core.v1.ServiceAccount,
                     priority_class: str, depends_on: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
         pool = spec.pool(service.pool) if service.pool else None
-        probe_action = k8s.core.v1.HTTPGetActionArgs(path=service.health_path, port=PORT_NAME)
+        # A tier that ends TLS itself answers its probes over HTTPS (the kubelet does not verify).
+        probe_action = k8s.core.v1.HTTPGetActionArgs(path=service.health_path, port=PORT_NAME,
+                                                     scheme="HTTPS" if self.tls_mode == "self" else None)
+        mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+        volumes = [k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT))]
+        init_containers = None
+        template_annotations = None
+        if self.tls is not None and self.tls_mode is not None:
+            from components.k8s import tls as tls_parts
+
+            volumes.append(tls_parts.certificate_volume(self.tls.secret_name))
+            if self.tls_mode == "self":
+                mounts.append(k8s.core.v1.VolumeMountArgs(name="tls-certificate", mount_path=TLS_MOUNT_PATH, read_only=True))
+            else:
+                files = tls_parts.proxy_files(service.port)
+                config = k8s.core.v1.ConfigMap(
+                    self.child("tls-proxy"),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service.name}-{tls_parts.PROXY_NAME}", namespace=self.namespace,
+                                                        labels=tier_labels),
+                    data=files,
+                    opts=self.opts(),
+                )
+                volumes.append(k8s.core.v1.VolumeArgs(
+                    name="tls-proxy-config",
+                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config.metadata.apply(lambda m: m.name or ""))))
+                init_containers = [tls_parts.proxy_container()]
+                # A changed proxy configuration rolls the pods (envoy reads its bootstrap once).
+                template_annotations = {"im-platform/tls-proxy-config": tls_parts.files_digest(files)}
         container = k8s.core.v1.ContainerArgs(
             name=service.name,
             image=service.image,
@@ -220,9 +259,11 @@ class ServiceTier(K8sComponent):
             ) if service.drain_seconds > 0 else None,
             security_context=container_security_context(),
             # The only writable place: the root filesystem is read-only.
-            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            volume_mounts=mounts,
         )
         pod = k8s.core.v1.PodSpecArgs(
+            # The TLS proxy, a native sidecar: up before the tier, down after it has drained.
+            init_containers=init_containers,
             containers=[container],
             service_account_name=name_of(account),
             automount_service_account_token=False,
@@ -235,7 +276,7 @@ class ServiceTier(K8sComponent):
             tolerations=tolerations(spec.cloud, pool, service.allow_spot) or None,
             topology_spread_constraints=zone_spread(service.name),
             security_context=pod_security_context(),
-            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT))],
+            volumes=volumes,
         )
         return k8s.apps.v1.Deployment(
             self.child("deployment"),
@@ -252,7 +293,7 @@ class ServiceTier(K8sComponent):
                 min_ready_seconds=10,
                 revision_history_limit=5,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=tier_labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=tier_labels, annotations=template_annotations),
                     spec=pod,
                 ),
             ),
@@ -268,8 +309,9 @@ class ServiceTier(K8sComponent):
     def _service(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str],
                  load_balancer_controller: pulumi.Resource | None) -> k8s.core.v1.Service:
         # A public tier answers on the load balancer's port inside the cluster too: one port, one address.
+        # Behind the TLS sidecar, the load balancer's port reaches the sidecar, never the plain port.
         port = k8s.core.v1.ServicePortArgs(name=PORT_NAME, protocol="TCP", port=service.public_port if service.public else service.port,
-                                           target_port=PORT_NAME)
+                                           target_port=self._proxy_port_name() if self.tls_mode == "proxy" else PORT_NAME)
         opts = self.opts()
         if service.public:
             lb_class = LOAD_BALANCER_CLASS.get(spec.cloud)
@@ -282,7 +324,7 @@ class ServiceTier(K8sComponent):
                 selector=selector(service.name),
                 ports=[port],
             )
-            annotations = public_annotations(spec.cloud, service)
+            annotations = public_annotations(spec.cloud, service, self.tls)
             if lb_class:
                 opts = self.opts(
                     # The controller's webhook must be up when the Service is created.
@@ -301,12 +343,29 @@ class ServiceTier(K8sComponent):
             opts=opts,
         )
 
+    @staticmethod
+    def _proxy_port_name() -> str:
+        from components.k8s.tls import PROXY_PORT_NAME
+
+        return PROXY_PORT_NAME
+
     def _network_policy(self, service: ServiceSpec, spec: ClusterSpec, tier_labels: dict[str, str]) -> None:
         """The allows on top of the namespace's default deny: callers in, callees and listed
         destinations out. (Kubelet probes come from the node and are not subject to it.)"""
         by_name = {s.name: s for s in spec.services}
         port = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=service.port)]
-        if service.public:
+        if service.public and self.tls_mode == "proxy":
+            # From anywhere (the load balancer keeps client addresses) to the TLS sidecar only; the
+            # plain port only from the node network (the AWS NLB's health checks; kubelet probes
+            # are not subject to policies).
+            ingress = [
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=TLS_PROXY_PORT)]),
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=spec.network_cidr))],
+                    ports=port),
+            ]
+        elif service.public:
             # From anywhere (the load balancer keeps client addresses), only to the tier's port.
             ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=port)]
         elif service.allow_from:

@@ -54,10 +54,11 @@ from infra.config.readers import (  # noqa: F401 (re-exported: the readers' hist
 )
 from infra.config.services import read_capacity_buffers, read_services
 from infra.config.stackfiles import find_stack_file, read_stack_config
+from infra.config.tls import read_tls
 from infra.dr.pair import apply_role, read_dr
 
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr", "tls")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -403,6 +404,8 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
                              environment == "prod") if "services" in own else ()
     buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]),
                                     cluster["node_pools"]) if "capacityBuffer" in own else ()
+    tls = read_tls(structured(f"{NS}tls", own["tls"]) if "tls" in own else None, stack=stack, project=project,
+                   services=services)
     spec = ClusterSpec(
         project=project,
         stack=stack,
@@ -415,6 +418,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         services=services,
         capacity_buffers=buffers,
         cost=cost,
+        tls=tls,
         **cluster,
     )
     if "dr" not in own:

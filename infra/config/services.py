@@ -18,6 +18,8 @@ from components.spec import (
     DEFAULT_HEALTH_PATH,
     DEFAULT_PUBLIC_PORT,
     DEFAULT_TARGET_CPU_PERCENT,
+    TLS_MODES,
+    TLS_PROXY_PORT,
     CapacityBufferSpec,
     EgressRule,
     NodePoolSpec,
@@ -42,7 +44,7 @@ SERVICES_KEY = f"{NS}services"
 BUFFER_KEY = f"{NS}capacityBuffer"
 
 SERVICE_KEYS = ("image", "port", "pool", "cpu", "memory", "replicas", "targetCpuPercent", "public", "drainSeconds",
-                "cpuLimit", "publicPort", "healthPath", "allowSpot", "namespace", "allowFrom", "egress", "env")
+                "cpuLimit", "publicPort", "healthPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls")
 REPLICA_KEYS = ("min", "max")
 EGRESS_KEYS = ("cidr", "port")
 BUFFER_KEYS = ("pods", "cpu", "memory")
@@ -231,6 +233,15 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
         raise ConfigError(f"{path}.pool", pool.name,
                           f"but pool {pool.name} is spot (its nodes can be reclaimed at any moment): set allowSpot: true "
                           "on the service if the tier tolerates interruption, or pick an on-demand pool")
+    tls = optional(path, svc, "tls", lambda p, v: v, "proxy")
+    if "tls" in svc and not public:
+        raise ConfigError(f"{path}.tls", svc["tls"], "is only used with public: true; remove it or make the service public")
+    if tls not in TLS_MODES:
+        raise ConfigError(f"{path}.tls", tls, "expected proxy (the platform's TLS sidecar ends TLS before the tier's "
+                                              "plain port) or self (the tier ends TLS itself with the mounted certificate)")
+    if public and tls == "proxy" and port == TLS_PROXY_PORT:
+        raise ConfigError(f"{path}.port", port, f"but the TLS sidecar of a public tier listens on {TLS_PROXY_PORT}: "
+                                                "pick another port for the tier")
     namespace = optional(path, svc, "namespace", lambda p, v: read_name(p, v, "a namespace name"), name)
     if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-") or namespace == BUFFER_NAMESPACE:
         raise ConfigError(f"{path}.namespace", namespace,
@@ -258,6 +269,7 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
         allow_from=tuple(optional(path, svc, "allowFrom", as_list, [])),  # checked against all names below
         egress=optional(path, svc, "egress", read_egress, ()),
         env=optional(path, svc, "env", read_env, ()),
+        tls=tls,
     )
 
 

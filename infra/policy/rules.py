@@ -141,6 +141,8 @@ class Context:
     region: str = ""
     cost_pools: tuple[cost_model.PoolInput, ...] = ()
     cost_catalog: str | None = None
+    # Public tiers whose stack file says they end TLS themselves (im-platform:services.<name>.tls: self).
+    tls_self: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: ClusterSpec) -> Context:
@@ -150,7 +152,8 @@ class Context:
                    max_monthly_cost=spec.guardrails.max_monthly_cost, cloud=spec.cloud, region=spec.region,
                    cost_pools=tuple(cost_model.PoolInput(p.name, p.machine_types, p.spot, p.min_nodes, p.max_nodes)
                                     for p in spec.node_pools),
-                   cost_catalog=spec.cost.catalog)
+                   cost_catalog=spec.cost.catalog,
+                   tls_self=tuple(s.name for s in spec.services if s.public and s.tls == "self"))
 
     @property
     def is_prod(self) -> bool:
@@ -739,6 +742,97 @@ def check_max_monthly_cost(resources: Sequence[Resource], ctx: Context) -> Itera
                         f"({cost_model.money(ctx.max_monthly_cost)})")
 
 
+# -- TLS: issuers without stored credentials, public tiers behind TLS ----------------------------------
+
+CERT_MANAGER_ISSUERS = ("kubernetes:cert-manager.io/v1:ClusterIssuer", "kubernetes:cert-manager.io/v1:Issuer")
+K8S_SERVICE = "kubernetes:core/v1:Service"
+K8S_DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+# Fields of a cert-manager issuer that point at a stored secret credential (a cloud access key, a
+# service account key, an API token, a CA's private key...); keyless access uses none of them.
+STORED_CREDENTIAL_FIELDS = frozenset({
+    "accessKeyID", "accessKeyIDSecretRef", "secretAccessKeySecretRef",  # route53
+    "serviceAccountSecretRef",  # cloudDNS
+    "clientSecretSecretRef", "clientTokenSecretRef", "accessTokenSecretRef",  # azureDNS, akamai
+    "apiKeySecretRef", "apiTokenSecretRef", "tokenSecretRef",  # cloudflare, digitalocean, vault
+    "tsigSecretSecretRef", "accountSecretRef",  # rfc2136, acmeDNS
+    "keySecretRef",  # ACME external account binding
+    "secretName",  # a CA issuer's stored signing key
+})
+
+
+def _credential_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if key in STORED_CREDENTIAL_FIELDS and item not in (None, "", {}):
+                yield where
+            else:
+                yield from _credential_paths(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _credential_paths(item, f"{path}[{i}]")
+
+
+def check_issuer_credentials(r: Resource, ctx: Context) -> Iterator[str]:
+    if r.type not in CERT_MANAGER_ISSUERS:
+        return
+    for where in _credential_paths(r.props.get("spec"), "spec"):
+        yield (f"{where} points the issuer at a stored credential: reach the DNS provider through the "
+               "cluster's workload identity (EKS Pod Identity, or web-identity federation) instead")
+
+
+def _matches(selector: Mapping[str, Any], template_labels: Mapping[str, Any]) -> bool:
+    return bool(selector) and all(template_labels.get(k) == v for k, v in selector.items())
+
+
+def _port_owner(pod: Mapping[str, Any], target: Any) -> tuple[Mapping[str, Any], bool] | None:
+    """The container a Service's targetPort reaches (by name or number), and whether it is a native sidecar."""
+    candidates = [(c, False) for c in as_list(pod.get("containers"))] + [
+        (c, True) for c in as_list(pod.get("initContainers")) if isinstance(c, Mapping) and c.get("restartPolicy") == "Always"]
+    for container, sidecar in candidates:
+        if not isinstance(container, Mapping):
+            continue
+        for port in as_list(container.get("ports")):
+            if isinstance(port, Mapping) and target in (port.get("name"), port.get("containerPort")):
+                return container, sidecar
+    return None
+
+
+def _mounts_secret(container: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    secrets = {v.get("name") for v in as_list(pod.get("volumes")) if isinstance(v, Mapping) and isinstance(v.get("secret"), Mapping)}
+    return any(isinstance(m, Mapping) and m.get("name") in secrets for m in as_list(container.get("volumeMounts")))
+
+
+def check_public_tier_tls(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    """Every port of a LoadBalancer Service reaches a container that serves TLS with a mounted
+    certificate: the TLS sidecar, or (where the stack says the tier ends TLS itself) the tier."""
+    deployments = [r for r in resources if r.type == K8S_DEPLOYMENT]
+    for svc in resources:
+        if svc.type != K8S_SERVICE or get(svc.props, "spec.type") != "LoadBalancer":
+            continue
+        name, namespace = get(svc.props, "metadata.name"), get(svc.props, "metadata.namespace")
+        if name in ctx.tls_self:
+            continue
+        selector = get(svc.props, "spec.selector") or {}
+        if not known(name) or not known(namespace) or not isinstance(selector, Mapping) or not all(map(known, selector.values())):
+            continue
+        pods = [get(d.props, "spec.template.spec") or {} for d in deployments
+                if get(d.props, "metadata.namespace") == namespace
+                and _matches(selector, get(d.props, "spec.template.metadata.labels") or {})]
+        for port in as_list(get(svc.props, "spec.ports")):
+            target = port.get("targetPort", port.get("port")) if isinstance(port, Mapping) else None
+            if not known(target):
+                continue
+            for pod in pods:
+                owner = _port_owner(pod, target)
+                if owner is None:
+                    continue
+                container, sidecar = owner
+                if not (sidecar and _mounts_secret(container, pod)):
+                    yield svc, (f"public Service {namespace}/{name} sends port {as_count(port.get('port'))} to "
+                                f"{container.get('name')}, which serves no TLS certificate: clients would connect in plain text")
+
+
 RULES: tuple[Rule, ...] = (
     Rule("api-endpoint-not-open", "The Kubernetes API endpoint is private or limited to listed CIDRs, never 0.0.0.0/0.",
          "List who may reach the API in im-platform:cluster.apiAllowedCidrs, or leave it empty for a private endpoint.",
@@ -789,6 +883,15 @@ RULES: tuple[Rule, ...] = (
          "Lower the pools' maxNodes or pick cheaper shapes (python -m infra.cli cost shows the figures), or raise "
          "the guardrail in the stack file if the cost is intended.",
          stack_check=check_max_monthly_cost),
+    Rule("issuer-no-stored-credentials", "Certificate issuers hold no stored credential: no access key, service "
+         "account key, API token or CA key in a Secret they name.",
+         "Declare the issuer through components/k8s/tls.py (Route 53 through workload identity or web-identity federation).",
+         resource_check=check_issuer_credentials),
+    Rule("public-tier-tls", "Every public tier serves TLS: its load balancer's port reaches the TLS sidecar with the "
+         "certificate mounted, unless the stack says the tier ends TLS itself.",
+         "Name the stack's hosts in im-platform:tls (or route to it from a traffic stack), or set "
+         "im-platform:services.<name>.tls: self if the tier's image ends TLS itself.",
+         stack_check=check_public_tier_tls),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 
