@@ -12,8 +12,10 @@ from decimal import Decimal
 
 CLOUDS = ("aws", "gcp", "azure")
 
-# Pinned default; users move it with im-platform:cluster.kubernetesVersion, control plane first.
-DEFAULT_KUBERNETES_VERSION = "1.33"
+# Pinned default: the newest minor in standard support on EKS, GKE and AKS alike, by the calendars
+# in infra/config/kubernetes_versions.yaml (tests/test_versions.py holds the two together). Users move
+# it with im-platform:cluster.kubernetesVersion, control plane first.
+DEFAULT_KUBERNETES_VERSION = "1.35"
 DEFAULT_NETWORK_CIDR = "10.20.0.0/16"
 # Pods and services live outside the node network so they never collide with it. 100.64.0.0/10 is
 # the shared address space GKE and AKS overlay both accept for pods.

@@ -75,6 +75,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not args.json:
         _progress(f"Planning {args.stack or args.config_file} offline (mock runtime, no cloud calls)...")
     plan = plan_stack(args.stack, Path(args.config_file) if args.config_file else None)
+    for line in plan.warnings:
+        print(line, file=sys.stderr)
     if args.json:
         json.dump(plan.to_json(), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,7 @@ class CheckResult:
     stack: str
     resources: int
     violations: list[Violation]
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
@@ -113,11 +114,13 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
             context = Context.from_spec(load_spec(values, project=project, stack=name))
     resources = [Resource.from_plan(r) for r in plan.resources]
     violations = evaluate(resources, context) + stack_file_violations(path)
-    return CheckResult(plan.stack, len(resources), violations)
+    return CheckResult(plan.stack, len(resources), violations, list(plan.warnings))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     result = check_stack(args.stack, Path(args.config_file) if args.config_file else None)
+    for line in result.warnings:
+        print(line, file=sys.stderr)
     if args.json:
         json.dump({"stack": result.stack, "resources": result.resources,
                    "rules": [r.name for r in RULES] + [PLAINTEXT_SECRETS],
