@@ -107,6 +107,22 @@ class CostSpec:
     curve: tuple[Decimal, ...] = DEFAULT_COST_CURVE
     egress_gib_per_month: Decimal = Decimal(0)
     catalog: str | None = None  # a path relative to the repository root
+    # All the stack sends to the internet a month (NAT and the public load balancer); None: the NAT
+    # egress (what goes out through NAT reaches the internet too).
+    internet_egress_gib_per_month: Decimal | None = None
+    # The traffic assumption the load balancer's capacity units are priced from: open connections at
+    # the peak hour (each hour is this x the load curve).
+    peak_connections: int = 0
+    # A commitment (Savings Plan, committed use, reservation) on the always-on floor of the
+    # on-demand pools: term "1y" or "3y", coverage 0..1 of the floor; None: no commitment.
+    commitment_term: str | None = None
+    commitment_coverage: Decimal = Decimal(0)
+
+    @property
+    def internet_egress(self) -> Decimal:
+        if self.internet_egress_gib_per_month is None:
+            return self.egress_gib_per_month
+        return self.internet_egress_gib_per_month
 
 
 # -- IM service tiers on the cluster (im-platform:services) -----------------------------------------

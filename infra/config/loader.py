@@ -135,7 +135,8 @@ POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType"
 CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", "admins", "viewers")
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
 GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster", "maxMonthlyCost")
-COST_KEYS = ("curve", "egressGiBPerMonth", "catalog")
+COST_KEYS = ("curve", "egressGiBPerMonth", "catalog", "internetEgressGiBPerMonth", "peakConnections", "commitment")
+COMMITMENT_TERM_RE = re.compile(r"^(1y|3y)$")
 CATALOG_PATH_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+\.ya?ml$")
 
 
@@ -296,7 +297,22 @@ def read_cost(value: Any) -> CostSpec:
                       lambda p, v: as_decimal(p, v, "GiB a month through NAT, a number >= 0"), Decimal(0))
     catalog = optional(path, obj, "catalog", lambda p, v: as_str(p, v, CATALOG_PATH_RE,
                        "a YAML file path relative to the repository root, such as prices/negotiated.yaml"), None)
-    return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog)
+    internet = optional(path, obj, "internetEgressGiBPerMonth",
+                        lambda p, v: as_decimal(p, v, "GiB a month sent to the internet, a number >= 0"), None)
+    connections = optional(path, obj, "peakConnections",
+                           lambda p, v: as_int(p, v, minimum=0), 0)
+    term, coverage = None, Decimal(0)
+    if "commitment" in obj:
+        cpath = f"{path}.commitment"
+        commit = as_mapping(cpath, obj["commitment"])
+        check_keys(cpath, commit, ("term", "coverage"))
+        term = required(cpath, commit, "term", lambda p, v: as_str(p, v, COMMITMENT_TERM_RE, 'a term of "1y" or "3y"'))
+        coverage = required(cpath, commit, "coverage",
+                            lambda p, v: as_decimal(p, v, "a fraction of the always-on floor from 0 to 1"))
+        if coverage > 1:
+            raise ConfigError(f"{cpath}.coverage", commit["coverage"], "expected a fraction of the always-on floor from 0 to 1")
+    return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog, internet_egress_gib_per_month=internet,
+                    peak_connections=connections, commitment_term=term, commitment_coverage=coverage)
 
 
 # ---------------------------------------------------------------------------------------------
