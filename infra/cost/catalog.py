@@ -39,6 +39,14 @@ STALE_AFTER_DAYS = 180
 FIXED_KEYS = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "healthCheckMonthly",
               "publicIpv4Hourly", "loadBalancerCapacityUnitHourly", "loadBalancerPerGiB", "healthCheckAwsMonthly",
               "healthCheckNonAwsMonthly", "healthCheckFeatureAwsMonthly", "healthCheckFeatureNonAwsMonthly")
+# What each cloud's regions must price (the rest of FIXED_KEYS belongs to other clouds).
+_SHARED = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "publicIpv4Hourly")
+FIXED_KEYS_BY_CLOUD = {
+    "aws": _SHARED + ("loadBalancerCapacityUnitHourly", "healthCheckAwsMonthly", "healthCheckNonAwsMonthly",
+                      "healthCheckFeatureAwsMonthly", "healthCheckFeatureNonAwsMonthly"),
+    "gcp": _SHARED + ("loadBalancerPerGiB",),
+    "azure": _SHARED + ("loadBalancerPerGiB",),
+}
 _CUSTOM_GCP = re.compile(r"^(?P<family>[a-z0-9]+)-custom-(?P<vcpu>\d+)-(?P<mib>\d+)$")
 
 

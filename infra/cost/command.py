@@ -139,6 +139,9 @@ def lb_traffic(spec: ClusterSpec, counts: model.FixedCounts, cloud: str) -> dict
 
 def price(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, region: str, *, today: dt.date | None = None,
           spot_discount: Decimal | None = None) -> tuple[model.Estimate, catalog.RegionPrices]:
+    """The stack's estimate on `cloud` in `region`: its pools (disks from the plan's counts), the fixed
+    fees the counts declare, the control plane by the version's support window on `today`."""
+    today = today or dt.date.today()
     prices = catalog.region_prices(cloud, region, spec.cost.catalog)
     if spot_discount is not None:
         prices = prices.with_spot_discount(spot_discount)

@@ -452,9 +452,10 @@ def count_fixed(resources: Iterable[tuple[str, Mapping[str, Any]]], names: Seque
         if type_ in DISK_DEFAULTS:
             size, kind = _disk(type_, props)
             name = names[i] if i < len(names) else ""
-            pool = str(props.get("agentPoolName") or props.get("name") or name.rsplit("-", 1)[-1])
-            disks.append((pool.rsplit("-", 1)[-1] if type_ != "azure-native:containerservice:AgentPool" else pool,
-                          size, kind))
+            pool = (props.get("agentPoolName") or (props.get("tags") or {}).get("im-platform-pool")
+                    or ((props.get("nodeConfig") or {}).get("labels") or {}).get("im-platform/pool")
+                    or name.rsplit("-", 1)[-1])
+            disks.append((str(pool), size, kind))
         if type_ == CLUSTER_TYPES[2]:
             for profile in props.get("agentPoolProfiles") or []:
                 size, kind = _disk("azure-native:containerservice:AgentPool", profile)
