@@ -60,7 +60,7 @@ def gateway_endpoint(stack: str, reference: pulumi.StackReference) -> Any:
     def need(gateway: Any) -> dict[str, Any]:
         if not isinstance(gateway, dict) or not gateway.get("address"):
             raise pulumi.RunError(f"stack {stack} has no gateway address yet: deploy it before the traffic stack "
-                                  "(README, Disaster recovery: first deployment)")
+                                  "(docs/dr.md, First deployment)")
         return gateway
 
     gateway = reference.get_output("gateway").apply(need)

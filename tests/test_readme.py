@@ -37,7 +37,7 @@ def test_quick_start_commands_are_what_ci_runs() -> None:
 
 
 def test_documented_error_is_the_real_one() -> None:
-    documented = next(line for line in README.splitlines() if line.startswith("config error: "))
+    documented = next(line for line in README.splitlines() if line.startswith("config error: im-platform:cluster."))
     assert "minNodes is 50, but maxNodes is 40" in documented
     from tests.test_cli import BAD_VALUE
     assert documented == BAD_VALUE

@@ -435,7 +435,7 @@ def test_every_supported_kubernetes_minor_has_a_matching_autoscaler_and_the_read
     from infra.config.loader import SUPPORTED_MINORS
     for minor in SUPPORTED_MINORS:
         assert addons_aws.AUTOSCALER_IMAGE_TAGS[f"1.{minor}"].startswith(f"v1.{minor}."), minor
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "services.md").read_text()  # what each tier gets, per cloud
     assert f"`cluster-autoscaler` {addons_aws.AUTOSCALER_CHART_VERSION}" in readme
     assert f"`metrics-server` {addons_aws.METRICS_SERVER_CHART_VERSION}" in readme
     assert f"`aws-load-balancer-controller` {addons_aws.LB_CONTROLLER_CHART_VERSION}" in readme
