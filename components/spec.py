@@ -58,6 +58,7 @@ class NodePoolSpec:
     spot: bool = False
     labels: tuple[tuple[str, str], ...] = ()
     taints: tuple[Taint, ...] = ()
+    arch: str = "x86_64"  # or "arm64" (Graviton, Ampere): only tiers whose images are multi-arch
 
     @property
     def machine_type(self) -> str:
@@ -166,6 +167,9 @@ class ServiceSpec:
     health_path: str = DEFAULT_HEALTH_PATH
     # Opt-in: the tier tolerates the spot taint (its pods may be interrupted with two minutes' notice).
     allow_spot: bool = False
+    # Declared by the image's owner: the image is a multi-arch index (amd64 and arm64), so the tier may
+    # run on an arm64 pool.
+    multi_arch: bool = False
     # Other tiers whose pods may open connections to this one.
     allow_from: tuple[str, ...] = ()
     egress: tuple[EgressRule, ...] = ()

@@ -171,3 +171,42 @@ def test_check_warns_about_an_oversized_pool(tmp_path: Path) -> None:
     result = cli_in_process("check", "--config-file", str(path))
     lines = [ln for ln in result.stderr.splitlines() if "nodePools.gateway.maxNodes is 40" in ln]
     assert len(lines) == 1 and "would fit" in lines[0], result.stderr
+
+
+# -- arm64 pools -----------------------------------------------------------------------------------------
+
+
+def test_an_arm64_pool_maps_through_the_shape_tables_and_refuses_a_single_arch_tier() -> None:
+    from components import shapes
+    from infra.config.errors import ConfigError
+    from infra.config.loader import load_spec
+
+    assert shapes.machine_types("aws", 8, 16, False, "arm64") == ("c7g.2xlarge",)
+    assert shapes.machine_types("aws", 8, 32, True, "arm64") == ("m7g.2xlarge", "m6g.2xlarge")
+    assert shapes.machine_types("azure", 8, 16, False, "arm64") == ("Standard_D8pls_v5",)
+    with pytest.raises(shapes.ShapeError):
+        shapes.machine_types("gcp", 8, 32, False, "arm64")
+    from infra.offline.plan import project_name, read_stack_config, stack_file
+
+    values, _ = read_stack_config(stack_file("prod-aws"), project_name())
+    values = dict(values)
+    services = json.loads(values["im-platform:services"])
+    tier = next(n for n, s in services.items() if s.get("pool") == "gateway")
+    del services[tier]["multiArch"]
+    values["im-platform:services"] = json.dumps(services)
+    with pytest.raises(ConfigError) as refused:
+        load_spec(values, project="im-platform", stack="prod-aws")
+    assert f"im-platform:services.{tier}.multiArch" in str(refused.value) and "arm64" in str(refused.value)
+    services[tier]["multiArch"] = True
+    values["im-platform:services"] = json.dumps(services)
+    spec = load_spec(values, project="im-platform", stack="prod-aws")
+    assert spec.pool("gateway").arch == "arm64" and spec.pool("gateway").machine_type.startswith("c7g.")
+    assert next(s for s in spec.services if s.name == tier).multi_arch
+
+
+def test_an_arm64_eks_pool_gets_the_arm_ami() -> None:
+    from tests.plans import stack_plan
+
+    groups = {r["inputs"]["instanceTypes"][0]: r["inputs"]["amiType"]
+              for r in stack_plan("prod-aws").of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups["c7g.2xlarge"] == "AL2023_ARM_64_STANDARD" and groups["m7i.2xlarge"] == "AL2023_x86_64_STANDARD"

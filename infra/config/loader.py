@@ -131,12 +131,13 @@ def read_taints(path: str, value: Any) -> tuple[Taint, ...]:
 # ---------------------------------------------------------------------------------------------
 # Node pools and the cluster.
 
-POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints")
+POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints", "arch")
 CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", "admins", "viewers")
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
 GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster", "maxMonthlyCost")
 COST_KEYS = ("curve", "egressGiBPerMonth", "catalog", "internetEgressGiBPerMonth", "peakConnections", "commitment")
 COMMITMENT_TERM_RE = re.compile(r"^(1y|3y)$")
+ARCH_RE = re.compile(r"^(x86_64|arm64)$")
 CATALOG_PATH_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+\.ya?ml$")
 
 
@@ -153,15 +154,18 @@ def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
     spot = optional(path, pool, "spot", as_bool, False)
     if spot and is_system:
         raise ConfigError(f"{path}.spot", spot, "the system pool runs cluster add-ons and is never spot")
+    arch = optional(path, pool, "arch", lambda p, v: as_str(p, v, ARCH_RE, 'an architecture: "x86_64" or "arm64"'),
+                    "x86_64")
     instance_type = optional(path, pool, "instanceType", lambda p, v: v, None)
     if instance_type is not None:
         pattern, what = shapes.INSTANCE_TYPE_PATTERNS[cloud]
         types: tuple[str, ...] = (as_str(f"{path}.instanceType", instance_type, pattern, what),)
     else:
         try:
-            types = shapes.machine_types(cloud, vcpu, memory, spot)
+            types = shapes.machine_types(cloud, vcpu, memory, spot, arch)
         except shapes.ShapeError as exc:
-            raise ConfigError(f"{path}.memoryGiB", memory, f"with vcpu {vcpu}: {exc}") from None
+            where, value = (f"{path}.arch", arch) if arch == "arm64" else (f"{path}.memoryGiB", memory)
+            raise ConfigError(where, value, f"with vcpu {vcpu} and memoryGiB {memory}: {exc}") from None
     return NodePoolSpec(
         name=name,
         vcpu=vcpu,
@@ -172,6 +176,7 @@ def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
         spot=spot,
         labels=optional(path, pool, "labels", read_labels, ()),
         taints=optional(path, pool, "taints", read_taints, ()),
+        arch=arch,
     )
 
 

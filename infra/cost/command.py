@@ -94,7 +94,13 @@ def pool_inputs(spec: ClusterSpec, cloud: str | None = None,
         if cloud and cloud != spec.cloud:
             size, kind = OTHER_DISKS[cloud]
             try:
-                types = shapes.machine_types(cloud, p.vcpu, p.memory_gib, p.spot)
+                try:
+                    types = shapes.machine_types(cloud, p.vcpu, p.memory_gib, p.spot, p.arch)
+                except shapes.ShapeError:
+                    if p.arch != "arm64":
+                        raise
+                    # No arm64 shape on that cloud: compared on its x86_64 types (the row's types say so).
+                    types = shapes.machine_types(cloud, p.vcpu, p.memory_gib, p.spot)
             except shapes.ShapeError as exc:
                 raise ConfigError(f"im-platform:cluster.nodePools.{p.name}", f"{p.vcpu} vCPU / {p.memory_gib} GiB",
                                   f"--compare cannot price it on {cloud}: {exc}") from None
