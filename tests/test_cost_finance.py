@@ -16,7 +16,6 @@ from tests.test_cli import cli_in_process, copy_stack
 from tests.test_cost import FlatPrices, cost_json
 
 
-
 def flat_curve(load: str = "1") -> tuple[Decimal, ...]:
     return (Decimal(load),) * 24
 

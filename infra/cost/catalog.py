@@ -18,10 +18,10 @@ shipped price, key by key. A missing price is a `PriceError` naming it, never a 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path

@@ -26,8 +26,8 @@ from typing import Any
 
 from components import shapes
 from components.spec import CLOUDS, ClusterSpec
-from infra.config.errors import ConfigError
 from infra.config import versions
+from infra.config.errors import ConfigError
 from infra.cost import catalog, model, rightsize
 
 EXIT_OK = 0
@@ -144,7 +144,8 @@ def lb_traffic(spec: ClusterSpec, counts: model.FixedCounts, cloud: str) -> dict
 
 
 def price(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, region: str, *, today: dt.date | None = None,
-          spot_discount: Decimal | None = None) -> tuple[model.Estimate, catalog.RegionPrices]:
+          spot_discount: Decimal | None = None,
+          pools: Sequence[model.PoolInput] | None = None) -> tuple[model.Estimate, catalog.RegionPrices]:
     """The stack's estimate on `cloud` in `region`: its pools (disks from the plan's counts), the fixed
     fees the counts declare, the control plane by the version's support window on `today`."""
     today = today or dt.date.today()
@@ -162,7 +163,9 @@ def price(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, region: str,
         commitment = model.Commitment(spec.cost.commitment_term, spec.cost.commitment_coverage,
                                       prices.commitment[spec.cost.commitment_term])
     traffic = lb_traffic(spec, counts, cloud)
-    est = model.estimate(pool_inputs(spec, cloud, counts.disks), counts, prices, spec.cost.curve,
+    if pools is None:
+        pools = pool_inputs(spec, cloud, counts.disks)
+    est = model.estimate(pools, counts, prices, spec.cost.curve,
                          spec.cost.egress_gib_per_month, cloud=cloud, commitment=commitment,
                          internet_gib=spec.cost.internet_egress, egress_tiers=prices.egress_tiers,
                          lb_capacity_units=traffic.get("lb_capacity_units", Decimal(0)), control_plane_label=label)
@@ -404,9 +407,12 @@ def price_plan_json(plan: Mapping[str, Any], spec: ClusterSpec) -> dict[str, Any
         raise ConfigError("--base", f"plan of {plan.get('stack')} ({cloud} {region})",
                           f"expected a plan of {spec.stack} ({spec.cloud} {spec.region}), not of another stack or cloud")
     counts = model.count_fixed(((r["type"], r.get("inputs") or {}) for r in resources), [r.get("name", "") for r in resources])
-    prices = catalog.region_prices(cloud, region, spec.cost.catalog)
-    est = model.estimate(pools, counts, prices, spec.cost.curve, spec.cost.egress_gib_per_month, cloud=cloud)
-    return {"stack": plan.get("stack"), "cloud": cloud, "pools": [{"name": p.name, "monthlyCost": {"min": model.money(p.at_min), "modeled": model.money(p.modeled),
+    disks = {pool: (size, kind) for pool, size, kind in counts.disks}
+    pools = [dataclasses.replace(p, disk_gib=disks.get(p.name, (0, ""))[0], disk_type=disks.get(p.name, (0, ""))[1])
+             for p in pools]
+    est, _ = price(spec, counts, cloud, region, pools=pools)
+    return {"stack": plan.get("stack"), "cloud": cloud,
+            "pools": [{"name": p.name, "monthlyCost": {"min": model.money(p.at_min), "modeled": model.money(p.modeled),
                                                        "max": model.money(p.at_max)}} for p in est.pools],
             "totals": totals_json(est)}
 
@@ -476,7 +482,8 @@ def render(doc: Mapping[str, Any]) -> str:
         lines.append("Fixed fees:")
         width = max(len(f["name"]) for f in doc["fixed"])
         for f in doc["fixed"]:
-            lines.append(f"  {f['name']:<{width}}  {units(f['monthlyQuantity'], f['unit'])} x {rate(f['price'])} = {cents(f['monthlyCost'])}")
+            amount = f"{units(f['monthlyQuantity'], f['unit'])} x {rate(f['price'])} = {cents(f['monthlyCost'])}"
+            lines.append(f"  {f['name']:<{width}}  {amount}")
     lines.append("")
     lines.append(f"Total: min {cents(t['min'])}  modeled {cents(t['modeled'])}  max {cents(t['max'])}  "
                  f"fixed capacity {cents(t['fixedCapacity'])}")

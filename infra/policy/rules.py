@@ -735,7 +735,7 @@ def check_max_monthly_cost(resources: Sequence[Resource], ctx: Context) -> Itera
     counts = cost_model.count_fixed((r.type, r.props) for r in resources)
     if ctx.spec is not None:
         # The same `max` as `cost` prints: fees, disks, the support window.
-        most = cost_command.price(ctx.spec, counts, ctx.cloud, ctx.region).max
+        most = cost_command.price(ctx.spec, counts, ctx.cloud, ctx.region)[0].max
     else:
         prices = cost_catalog.region_prices(ctx.cloud, ctx.region, ctx.cost_catalog)
         most = cost_model.estimate(ctx.cost_pools, counts, prices, (Decimal(1),) * 24).max
