@@ -25,6 +25,7 @@ NODE_POLICIES = {
 }
 # Every x86 shape of the table in components/shapes.py runs the standard AL2023 image.
 AMI_TYPE = "AL2023_x86_64_STANDARD"
+AMI_TYPES = {"x86_64": AMI_TYPE, "arm64": "AL2023_ARM_64_STANDARD"}  # a pool's arch picks its AMI
 # EKS access policies of im-platform:cluster.admins / viewers, granted on the whole cluster. The
 # view policy is Kubernetes' `view` role: read-only and no Secrets (AmazonEKSAdminViewPolicy would
 # show Secrets), the same as GKE's container.viewer and AKS's RBAC Reader.
@@ -377,7 +378,7 @@ class EksCluster(ClusterComponent):
             ),
             instance_types=list(pool.machine_types),
             capacity_type="SPOT" if pool.spot else "ON_DEMAND",
-            ami_type=AMI_TYPE,
+            ami_type=AMI_TYPES[pool.arch],
             version=spec.kubernetes_version,
             labels=pool.node_labels,
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])

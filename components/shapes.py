@@ -19,9 +19,24 @@ _AWS_FAMILIES = {
 _AWS_SIZES = {2: "large", 4: "xlarge", 8: "2xlarge", 16: "4xlarge", 32: "8xlarge", 48: "12xlarge",
               64: "16xlarge", 96: "24xlarge"}
 
+# Arm (arch: arm64): Graviton 3 first, Graviton 2 as the spot fallback; no 24xlarge in these families.
+_AWS_ARM_FAMILIES = {
+    2: ("c7g", "c6g"),
+    4: ("m7g", "m6g"),
+    8: ("r7g", "r6g"),
+}
+_AWS_ARM_SIZES = {k: v for k, v in _AWS_SIZES.items() if k != 96}
+ARCHES = ("x86_64", "arm64")
+
 _GCP_FAMILIES = {1: "n2-highcpu", 4: "n2-standard", 8: "n2-highmem"}
 _GCP_SIZES = (2, 4, 8, 16, 32, 48, 64, 80, 96)
 
+# Ampere Altra (Dplsv5, Dpsv5, Epsv5) for arch: arm64.
+_AZURE_ARM_SIZES = {
+    2: ("Standard_D{n}pls_v5", (2, 4, 8, 16, 32, 48, 64)),
+    4: ("Standard_D{n}ps_v5", (2, 4, 8, 16, 32, 48, 64)),
+    8: ("Standard_E{n}ps_v5", (2, 4, 8, 16, 20, 32)),
+}
 _AZURE_SIZES = {
     2: ("Standard_F{n}s_v2", (2, 4, 8, 16, 32, 48, 64, 72)),
     4: ("Standard_D{n}s_v5", (2, 4, 8, 16, 32, 48, 64, 96)),
@@ -53,9 +68,11 @@ def _known_shapes(cloud: str) -> str:
     return ", ".join(f"{v}/{m}" for v, m in sorted(pairs))
 
 
-def machine_types(cloud: str, vcpu: int, memory_gib: int, spot: bool) -> tuple[str, ...]:
+def machine_types(cloud: str, vcpu: int, memory_gib: int, spot: bool, arch: str = "x86_64") -> tuple[str, ...]:
     """Instance types for a pool of this shape: the primary first, spot alternatives after."""
     ratio = _ratio(vcpu, memory_gib)
+    if arch == "arm64":
+        return _arm_types(cloud, vcpu, memory_gib, spot, ratio)
     if cloud == "aws":
         families = _AWS_FAMILIES.get(ratio or 0)
         size = _AWS_SIZES.get(vcpu)
@@ -79,3 +96,20 @@ def machine_types(cloud: str, vcpu: int, memory_gib: int, spot: bool) -> tuple[s
         f"no {cloud} instance type is known for {vcpu} vCPU and {memory_gib} GiB; "
         f"use a shape such as {_known_shapes(cloud)} (vCPU/GiB) or set instanceType"
     )
+
+
+def _arm_types(cloud: str, vcpu: int, memory_gib: int, spot: bool, ratio: int | None) -> tuple[str, ...]:
+    if cloud == "aws":
+        families = _AWS_ARM_FAMILIES.get(ratio or 0)
+        size = _AWS_ARM_SIZES.get(vcpu)
+        if families and size:
+            return tuple(f"{family}.{size}" for family in (families if spot else families[:1]))
+    elif cloud == "azure":
+        entry = _AZURE_ARM_SIZES.get(ratio or 0)
+        if entry and vcpu in entry[1]:
+            return (entry[0].format(n=vcpu),)
+    elif cloud == "gcp":
+        raise ShapeError("arm64 pools are mapped on aws (Graviton) and azure (Ampere); GCP's Tau T2A and C4A "
+                         "are not in the shape table yet: use arch x86_64 or set instanceType")
+    raise ShapeError(f"no arm64 {cloud} instance type is known for {vcpu} vCPU and {memory_gib} GiB; "
+                     f"use 2, 4 or 8 GiB per vCPU with 2 to 64 vCPU, or set instanceType")

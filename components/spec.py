@@ -12,8 +12,10 @@ from decimal import Decimal
 
 CLOUDS = ("aws", "gcp", "azure")
 
-# Pinned default; users move it with im-platform:cluster.kubernetesVersion, control plane first.
-DEFAULT_KUBERNETES_VERSION = "1.33"
+# Pinned default: the newest minor in standard support on EKS, GKE and AKS alike, by the calendars
+# in infra/config/kubernetes_versions.yaml (tests/test_versions.py holds the two together). Users move
+# it with im-platform:cluster.kubernetesVersion, control plane first.
+DEFAULT_KUBERNETES_VERSION = "1.35"
 DEFAULT_NETWORK_CIDR = "10.20.0.0/16"
 # Pods and services live outside the node network so they never collide with it. 100.64.0.0/10 is
 # the shared address space GKE and AKS overlay both accept for pods.
@@ -56,6 +58,7 @@ class NodePoolSpec:
     spot: bool = False
     labels: tuple[tuple[str, str], ...] = ()
     taints: tuple[Taint, ...] = ()
+    arch: str = "x86_64"  # or "arm64" (Graviton, Ampere): only tiers whose images are multi-arch
 
     @property
     def machine_type(self) -> str:
@@ -105,6 +108,22 @@ class CostSpec:
     curve: tuple[Decimal, ...] = DEFAULT_COST_CURVE
     egress_gib_per_month: Decimal = Decimal(0)
     catalog: str | None = None  # a path relative to the repository root
+    # All the stack sends to the internet a month (NAT and the public load balancer); None: the NAT
+    # egress (what goes out through NAT reaches the internet too).
+    internet_egress_gib_per_month: Decimal | None = None
+    # The traffic assumption the load balancer's capacity units are priced from: open connections at
+    # the peak hour (each hour is this x the load curve).
+    peak_connections: int = 0
+    # A commitment (Savings Plan, committed use, reservation) on the always-on floor of the
+    # on-demand pools: term "1y" or "3y", coverage 0..1 of the floor; None: no commitment.
+    commitment_term: str | None = None
+    commitment_coverage: Decimal = Decimal(0)
+
+    @property
+    def internet_egress(self) -> Decimal:
+        if self.internet_egress_gib_per_month is None:
+            return self.egress_gib_per_month
+        return self.internet_egress_gib_per_month
 
 
 # -- IM service tiers on the cluster (im-platform:services) -----------------------------------------
@@ -148,6 +167,9 @@ class ServiceSpec:
     health_path: str = DEFAULT_HEALTH_PATH
     # Opt-in: the tier tolerates the spot taint (its pods may be interrupted with two minutes' notice).
     allow_spot: bool = False
+    # Declared by the image's owner: the image is a multi-arch index (amd64 and arm64), so the tier may
+    # run on an arm64 pool.
+    multi_arch: bool = False
     # Other tiers whose pods may open connections to this one.
     allow_from: tuple[str, ...] = ()
     egress: tuple[EgressRule, ...] = ()

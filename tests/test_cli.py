@@ -74,7 +74,7 @@ def test_readable_plan_shows_tree_and_pools() -> None:
     assert "im-platform:aws:EksCluster  im-dev-aws" in result.stdout
     assert "    aws:eks/cluster:Cluster  im-dev-aws-eks" in result.stdout, "children are indented under the component"
     assert "Node pools:" in result.stdout
-    assert "worker   m7i.xlarge, m6i.xlarge, m6a.xlarge, m7a.xlarge  0..6 nodes  spot" in result.stdout
+    assert "worker   m7i.xlarge, m6i.xlarge, m6a.xlarge, m7a.xlarge  0..4 nodes  spot" in result.stdout
 
 
 def test_config_file_takes_the_stack_name_from_its_file_name(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.spec import SPOT_LABEL_KEY, SPOT_TAINT, Taint
+from components.spec import DEFAULT_KUBERNETES_VERSION, SPOT_LABEL_KEY, SPOT_TAINT, Taint
 from infra.config.errors import ConfigError
 from infra.config.loader import load_spec
 from tests.conftest import CLUSTER, PROVIDER, cluster
@@ -68,7 +68,7 @@ def test_defaults_are_secure_and_documented() -> None:
     spec = load(config(cluster_value=value))
     assert spec.api_allowed_cidrs == () and not spec.api_public, "no apiAllowedCidrs means a private endpoint"
     assert spec.network_cidr == "10.20.0.0/16"
-    assert spec.kubernetes_version == "1.33"
+    assert spec.kubernetes_version == DEFAULT_KUBERNETES_VERSION == "1.35", "the newest minor in standard support everywhere"
     assert spec.guardrails.max_nodes_per_pool == 200 and spec.guardrails.max_nodes_per_cluster == 500
 
 

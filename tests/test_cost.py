@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -20,6 +21,9 @@ from tests.plans import stack_plan
 from tests.test_cli import cli_in_process, copy_stack
 
 CONTRACT_POOL_KEYS = {"name", "instanceTypes", "spot", "minNodes", "maxNodes", "nodeHourlyCost", "monthlyCost"}
+# Added by the project (docs/cost.md): contract too.
+POOL_KEYS = CONTRACT_POOL_KEYS | {"onDemandHourlyCost", "disk", "sustainedUseDiscount", "alwaysOnNodes", "committedNodes",
+                                  "modeledNodeHours", "tiers"}
 
 
 class FlatPrices:
@@ -101,13 +105,23 @@ def test_min_is_at_most_modeled_is_at_most_max(loads: list[int], low: int, extra
 
 def test_fixed_fees_are_counted_from_the_plan() -> None:
     def counts(stack: str) -> model.FixedCounts:
-        return model.count_fixed((r["type"], r["inputs"]) for r in stack_plan(stack).resources)
+        resources = stack_plan(stack).resources
+        return model.count_fixed(((r["type"], r["inputs"]) for r in resources), [r["name"] for r in resources])
 
-    # prod on AWS: a NAT gateway per zone; the gateway tier's LoadBalancer Service is the one public LB.
-    assert counts("prod-aws") == model.FixedCounts(clusters=1, control_plane_tier="standard", nat_gateways=3,
-                                                  load_balancers=1, kms_keys=1, health_checks=0)
+    def core(c: model.FixedCounts) -> model.FixedCounts:
+        return dataclasses.replace(c, public_ipv4=0, disks=(), not_priced=(), health_check_kinds=())
+
+    # prod on AWS: a NAT gateway per zone (each with its Elastic IP); the gateway tier's LoadBalancer
+    # Service is the one public LB; every node pool's launch template declares its root disk.
+    prod = counts("prod-aws")
+    assert core(prod) == model.FixedCounts(clusters=1, control_plane_tier="standard", nat_gateways=3,
+                                           load_balancers=1, kms_keys=1, health_checks=0)
+    assert prod.public_ipv4 == 3
+    assert sorted(prod.disks) == [(p, 50, "gp3") for p in ("gateway", "logic", "system", "worker")]
+    assert dict(prod.not_priced).keys() == {"Bucket", "LogGroup"}
     assert counts("dev-aws").nat_gateways == 1
-    assert counts("staging-gcp") == model.FixedCounts(clusters=1, nat_gateways=1, load_balancers=1, kms_keys=1)
+    assert core(counts("staging-gcp")) == model.FixedCounts(clusters=1, nat_gateways=1, load_balancers=1, kms_keys=1)
+    assert {d[1:] for d in counts("staging-gcp").disks} == {(100, "pd-balanced")}, "GKE's default disk"
     assert counts("prod-azure").control_plane_tier == "standard"
     internal = {"spec": {"type": "LoadBalancer"},
                 "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}}
@@ -142,8 +156,11 @@ def test_every_type_the_shapes_produce_has_a_price_in_every_catalog_region(cloud
         for t in sorted(types):
             for spot in (False, True):
                 assert prices.node_price(t, spot) > 0, (region, t, spot)
-        for key in catalog.FIXED_KEYS:
-            prices.fee(key)
+        for key in catalog.FIXED_KEYS_BY_CLOUD[cloud]:
+            assert prices.fee(key) >= 0, (region, key)
+        assert prices.egress_tiers and prices.egress_tiers[-1][0] is None, (region, "internet egress tiers")
+        assert set(prices.commitment) == {"1y", "3y"} and {"low", "high"} <= set(prices.spot_band), region
+        assert {"standard"} <= set(prices.control_plane) and len(prices.control_plane) >= 2, region
 
 
 def test_catalog_regions_cover_the_stacks_and_the_comparison_table() -> None:
@@ -199,43 +216,68 @@ def test_cost_prints_the_stale_warning_on_stderr() -> None:
 
 def test_json_follows_the_contract() -> None:
     doc = cost_json("--stack", "prod-aws")
-    assert set(doc) == {"stack", "cloud", "region", "currency", "catalog", "pools", "fixed", "totals"}
+    assert {"stack", "cloud", "region", "currency", "catalog", "pools", "fixed", "totals", "notPriced"} <= set(doc)
     assert (doc["stack"], doc["cloud"], doc["region"], doc["currency"]) == ("prod-aws", "aws", "eu-west-1", "USD")
     assert doc["catalog"]["as_of"] and doc["catalog"]["sources"]
     for pool in doc["pools"]:
-        assert set(pool) == CONTRACT_POOL_KEYS
-        assert set(pool["monthlyCost"]) == {"min", "modeled", "max"}
+        assert set(pool) == POOL_KEYS
+        assert set(pool["monthlyCost"]) == {"min", "modeled", "max", "fixedCapacity"}
         assert all(isinstance(v, str) for v in pool["monthlyCost"].values())
     gateway = next(p for p in doc["pools"] if p["name"] == "gateway")
-    assert (gateway["instanceTypes"], gateway["nodeHourlyCost"]) == (["c7i.2xlarge"], "0.4032")
+    # The prod gateway pool is arm64 (8 vCPU, 16 GiB: Graviton's c7g.2xlarge), priced from the catalog.
+    assert gateway["instanceTypes"] == ["c7g.2xlarge"]
+    assert Decimal(gateway["nodeHourlyCost"]) == catalog.region_prices("aws", "eu-west-1").node_price("c7g.2xlarge", False)
+    assert gateway["disk"] == {"sizeGiB": 50, "type": "gp3", "hourlyCost": str(Decimal(50) * Decimal("0.088") / 730)}
     worker = next(p for p in doc["pools"] if p["name"] == "worker")
     assert len(worker["instanceTypes"]) == 4 and worker["spot"] is True
-    assert doc["fixed"][0] == {"name": "control plane (standard)", "monthlyQuantity": "730", "unit": "hours",
-                               "price": "0.10", "monthlyCost": "73.00"}
+    assert doc["fixed"][0] == {"name": "control plane (standard, 1.35 in standard support)", "monthlyQuantity": "730",
+                               "unit": "hours", "price": "0.10", "monthlyCost": "73.00"}
     for f in doc["fixed"]:
         assert set(f) == {"name", "monthlyQuantity", "unit", "price", "monthlyCost"}
-    t = {k: Decimal(v) for k, v in doc["totals"].items()}
-    assert t["min"] <= t["modeled"] <= t["max"]
-    fixed = sum(Decimal(f["monthlyCost"]) for f in doc["fixed"])
-    assert t["max"] == sum(Decimal(p["monthlyCost"]["max"]) for p in doc["pools"]) + fixed
+    t = {k: Decimal(v) for k, v in doc["totals"].items() if k != "modeledBand"}
+    assert t["min"] <= t["modeled"] <= t["max"] <= t["fixedCapacity"]
     assert t["savingPercent"] == (100 * (t["max"] - t["modeled"]) / t["max"]).quantize(Decimal("0.1"))
+    assert t["savingVsFixedCapacityPercent"] == (100 * (t["fixedCapacity"] - t["modeled"]) / t["fixedCapacity"]).quantize(Decimal("0.1"))
 
 
-def test_every_example_stack_costs_min_le_modeled_le_max() -> None:
-    for path in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
-        t = {k: Decimal(v) for k, v in cost_json("--config-file", str(path))["totals"].items()}
-        assert 0 < t["min"] <= t["modeled"] <= t["max"], path.name
+@pytest.mark.parametrize("path", sorted((ROOT / "stacks").glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_every_stack_adds_up_to_its_totals_to_the_cent(path: Path) -> None:
+    """Rows to the cent, and rows add up to each total exactly: what a finance review checks first."""
+    doc = cost_json("--config-file", str(path))
+    fixed = sum((Decimal(f["monthlyCost"]) for f in doc["fixed"]), Decimal(0))
+    for f in doc["fixed"]:
+        assert Decimal(f["monthlyCost"]) == Decimal(f["monthlyCost"]).quantize(Decimal("0.01")), f
+    t = doc["totals"]
+    for key in ("min", "modeled", "max", "fixedCapacity"):
+        rows = sum((Decimal(p["monthlyCost"][key]) for p in doc["pools"]), Decimal(0)) + fixed
+        assert rows == Decimal(t[key]), (path.name, key)
+        assert Decimal(t[key]) == Decimal(t[key]).quantize(Decimal("0.01")), (path.name, key)
+    assert Decimal(0) < Decimal(t["min"]) <= Decimal(t["modeled"]) <= Decimal(t["max"]) <= Decimal(t["fixedCapacity"])
+    for p in doc["pools"]:
+        if p["tiers"]:
+            assert sum(Decimal(x["modeled"]) for x in p["tiers"]) == Decimal(p["monthlyCost"]["modeled"]), p["name"]
+    names = [n["name"] for n in doc["notPriced"]]
+    assert len(names) == len(set(names)) and all(n["reason"] for n in doc["notPriced"])
+    zero = [f["name"] for f in doc["fixed"] if not Decimal(f["monthlyCost"])]
+    if doc["pools"] and zero:
+        assert any(n in ("internet egress", "Key Vault operations") for n in names), zero
 
 
-def test_text_shows_each_pool_the_fixed_fees_and_the_totals() -> None:
+def test_text_leads_with_the_saving_against_fixed_capacity_and_shows_every_row() -> None:
     result = cli_in_process("cost", "--stack", "prod-aws")
     assert result.returncode == 0, result.stderr
     doc = cost_json("--stack", "prod-aws")
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith(f"Saving against fixed capacity: {doc['totals']['savingVsFixedCapacityPercent']}%")
     for pool in doc["pools"]:
-        assert any(line.split()[:1] == [pool["name"]] and pool["nodeHourlyCost"] in line
-                   for line in result.stdout.splitlines()), pool["name"]
-    assert "control plane (standard)" in result.stdout and "NAT gateway" in result.stdout
-    assert f"saves {doc['totals']['savingPercent']}% against max" in result.stdout
+        node = Decimal(pool["nodeHourlyCost"]) + Decimal(pool["disk"]["hourlyCost"])
+        assert any(line.split()[:1] == [pool["name"]] and str(node.quantize(Decimal("0.0001"))) in line
+                   for line in lines), pool["name"]
+    assert "control plane (standard, 1.35 in standard support)" in result.stdout and "NAT gateway" in result.stdout
+    assert "2,190 hours" in result.stdout and "1 month x" in result.stdout and "1 months" not in result.stdout
+    assert f"{doc['totals']['savingPercent']}% against max" in result.stdout
+    assert "fixed capacity: every pool at maxNodes on demand, all month" in result.stdout
+    assert "Not priced:" in result.stdout
 
 
 def test_raising_max_nodes_by_n_raises_max_by_n_node_prices_for_730_hours(tmp_path: Path) -> None:
@@ -243,23 +285,27 @@ def test_raising_max_nodes_by_n_raises_max_by_n_node_prices_for_730_hours(tmp_pa
         return lambda c: c["im-platform:cluster"]["nodePools"]["worker"].update(maxNodes=n)
 
     base = tmp_path / "base.json"
-    base.write_text(json.dumps(cost_json("--config-file", str(copy_stack(tmp_path, "a-aws", worker_max(6))))))
+    (tmp_path / "before").mkdir()
+    earlier = copy_stack(tmp_path / "before", "b-aws", worker_max(6))
+    base.write_text(json.dumps(cost_json("--config-file", str(earlier))))
     raised = copy_stack(tmp_path, "b-aws", worker_max(13))
     doc = cost_json("--config-file", str(raised), "--base", str(base))
-    price = Decimal(next(p for p in doc["pools"] if p["name"] == "worker")["nodeHourlyCost"])
+    worker_doc = next(p for p in doc["pools"] if p["name"] == "worker")
+    price = Decimal(worker_doc["nodeHourlyCost"]) + Decimal(worker_doc["disk"]["hourlyCost"])
     before = json.loads(base.read_text())
-    assert Decimal(doc["totals"]["max"]) - Decimal(before["totals"]["max"]) == 7 * price * 730
+    cent = Decimal("0.01")  # each pool row is rounded to the cent on its own
+    assert abs(Decimal(doc["totals"]["max"]) - Decimal(before["totals"]["max"]) - 7 * price * 730) < cent
     change = doc["change"]
     worker = next(p for p in change["pools"] if p["name"] == "worker")
-    assert Decimal(worker["max"]["change"]) == 7 * price * 730
+    assert abs(Decimal(worker["max"]["change"]) - 7 * price * 730) < cent
     assert worker["max"]["percent"] == str((Decimal(700) / 6).quantize(Decimal("0.1")))  # 6 -> 13 nodes
     gateway = next(p for p in change["pools"] if p["name"] == "gateway")
     assert Decimal(gateway["max"]["change"]) == 0 and gateway["max"]["percent"] == "0.0"
-    assert Decimal(change["totals"]["max"]["change"]) == 7 * price * 730
+    assert abs(Decimal(change["totals"]["max"]["change"]) - 7 * price * 730) < cent
     text = cli_in_process("cost", "--config-file", str(raised), "--base", str(base))
     assert "Change against base:" in text.stdout and "worker: " in text.stdout and "total: " in text.stdout
     # The base may also be the earlier stack's plan --json: priced the same way, the same change.
-    plan = cli_in_process("plan", "--config-file", str(copy_stack(tmp_path, "a-aws", worker_max(6))), "--json")
+    plan = cli_in_process("plan", "--config-file", str(earlier), "--json")
     base_plan = tmp_path / "base-plan.json"
     base_plan.write_text(plan.stdout)
     from_plan = cost_json("--config-file", str(raised), "--base", str(base_plan))["change"]
@@ -273,7 +319,13 @@ def test_compare_prices_all_three_clouds_cheapest_first() -> None:
     modeled = [Decimal(r["totals"]["modeled"]) for r in rows]
     assert modeled == sorted(modeled)
     own = next(r for r in rows if r["cloud"] == "aws")
-    assert own["totals"] == doc["totals"] and own["region"] == "eu-west-1"
+    assert own["totals"] == {k: v for k, v in doc["totals"].items() if k != "modeledBand"} and own["region"] == "eu-west-1"
+    assert [r["current"] for r in rows].count(True) == 1 and own["current"]
+    for row in rows:
+        assert row["pools"] and row["fixed"] and row["spotBasis"], row["cloud"]
+        assert {p["name"] for p in row["pools"]} == {p["name"] for p in doc["pools"]}
+    types = {r["cloud"]: next(p for p in r["pools"] if p["name"] == "logic")["instanceTypes"][0] for r in rows}
+    assert types["aws"].startswith("m7i") and types["gcp"].startswith("n2-") and types["azure"].startswith("Standard_")
     assert next(r for r in rows if r["cloud"] == "azure")["region"] == "northeurope"
     chosen = cost_json("--stack", "prod-aws", "--compare", "--regions", "gcp=asia-east1,azure=japaneast")
     assert {r["cloud"]: r["region"] for r in chosen["compare"]} == {"aws": "eu-west-1", "gcp": "asia-east1",
@@ -342,11 +394,20 @@ def test_a_bad_max_monthly_cost_is_a_config_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "im-platform:guardrails.maxMonthlyCost" in result.stderr
 
 
-def test_a_traffic_stack_costs_its_health_checks_and_has_no_pools() -> None:
+def test_a_traffic_stack_costs_its_health_checks_by_type_interval_and_endpoint() -> None:
     doc = cost_json("--stack", "prod-traffic")
     assert doc["pools"] == [] and (doc["cloud"], doc["region"]) == ("aws", "us-east-1")
-    checks = [f for f in doc["fixed"] if f["name"] == "health check"]
-    assert len(checks) == 1 and checks[0]["monthlyQuantity"] == "2", doc["fixed"]
-    assert doc["totals"]["min"] == doc["totals"]["max"] == checks[0]["monthlyCost"]
+    checks = {f["name"]: f["monthlyCost"] for f in doc["fixed"] if f["name"].startswith("health check")}
+    # Route 53: $0.50 + 2 x $1.00 (HTTPS, 10 s) for the ELB endpoint; $0.75 + 2 x $2.00 for the Azure one.
+    assert checks == {"health check (AWS endpoint, HTTPS + 10 s interval)": "2.50",
+                      "health check (non-AWS endpoint, HTTPS + 10 s interval)": "4.75"}
+    assert doc["totals"]["min"] == doc["totals"]["max"] == doc["totals"]["fixedCapacity"] == "7.25"
     result = cli_in_process("cost", "--stack", "prod-traffic", "--compare")
     assert result.returncode == 2 and "traffic stack" in result.stderr, result.stderr
+
+
+def test_a_traffic_stack_outside_stacks_is_priced_with_its_pair_beside_it(tmp_path: Path) -> None:
+    for name in ("prod-traffic", "prod-aws", "prod-azure"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text((ROOT / "stacks" / f"Pulumi.{name}.yaml").read_text())
+    doc = cost_json("--config-file", str(tmp_path / "Pulumi.prod-traffic.yaml"))
+    assert doc["totals"]["modeled"] == cost_json("--stack", "prod-traffic")["totals"]["modeled"]

@@ -135,11 +135,13 @@ def read_taints(path: str, value: Any) -> tuple[Taint, ...]:
 # ---------------------------------------------------------------------------------------------
 # Node pools and the cluster.
 
-POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints")
+POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType", "labels", "taints", "arch")
 CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", "admins", "viewers")
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
 GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster", "maxMonthlyCost")
-COST_KEYS = ("curve", "egressGiBPerMonth", "catalog")
+COST_KEYS = ("curve", "egressGiBPerMonth", "catalog", "internetEgressGiBPerMonth", "peakConnections", "commitment")
+COMMITMENT_TERM_RE = re.compile(r"^(1y|3y)$")
+ARCH_RE = re.compile(r"^(x86_64|arm64)$")
 CATALOG_PATH_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+\.ya?ml$")
 
 
@@ -156,15 +158,18 @@ def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
     spot = optional(path, pool, "spot", as_bool, False)
     if spot and is_system:
         raise ConfigError(f"{path}.spot", spot, "the system pool runs cluster add-ons and is never spot")
+    arch = optional(path, pool, "arch", lambda p, v: as_str(p, v, ARCH_RE, 'an architecture: "x86_64" or "arm64"'),
+                    "x86_64")
     instance_type = optional(path, pool, "instanceType", lambda p, v: v, None)
     if instance_type is not None:
         pattern, what = shapes.INSTANCE_TYPE_PATTERNS[cloud]
         types: tuple[str, ...] = (as_str(f"{path}.instanceType", instance_type, pattern, what),)
     else:
         try:
-            types = shapes.machine_types(cloud, vcpu, memory, spot)
+            types = shapes.machine_types(cloud, vcpu, memory, spot, arch)
         except shapes.ShapeError as exc:
-            raise ConfigError(f"{path}.memoryGiB", memory, f"with vcpu {vcpu}: {exc}") from None
+            where, value = (f"{path}.arch", arch) if arch == "arm64" else (f"{path}.memoryGiB", memory)
+            raise ConfigError(where, value, f"with vcpu {vcpu} and memoryGiB {memory}: {exc}") from None
     return NodePoolSpec(
         name=name,
         vcpu=vcpu,
@@ -175,6 +180,7 @@ def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
         spot=spot,
         labels=optional(path, pool, "labels", read_labels, ()),
         taints=optional(path, pool, "taints", read_taints, ()),
+        arch=arch,
     )
 
 
@@ -300,7 +306,22 @@ def read_cost(value: Any) -> CostSpec:
                       lambda p, v: as_decimal(p, v, "GiB a month through NAT, a number >= 0"), Decimal(0))
     catalog = optional(path, obj, "catalog", lambda p, v: as_str(p, v, CATALOG_PATH_RE,
                        "a YAML file path relative to the repository root, such as prices/negotiated.yaml"), None)
-    return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog)
+    internet = optional(path, obj, "internetEgressGiBPerMonth",
+                        lambda p, v: as_decimal(p, v, "GiB a month sent to the internet, a number >= 0"), None)
+    connections = optional(path, obj, "peakConnections",
+                           lambda p, v: as_int(p, v, minimum=0), 0)
+    term, coverage = None, Decimal(0)
+    if "commitment" in obj:
+        cpath = f"{path}.commitment"
+        commit = as_mapping(cpath, obj["commitment"])
+        check_keys(cpath, commit, ("term", "coverage"))
+        term = required(cpath, commit, "term", lambda p, v: as_str(p, v, COMMITMENT_TERM_RE, 'a term of "1y" or "3y"'))
+        coverage = required(cpath, commit, "coverage",
+                            lambda p, v: as_decimal(p, v, "a fraction of the always-on floor from 0 to 1"))
+        if coverage > 1:
+            raise ConfigError(f"{cpath}.coverage", commit["coverage"], "expected a fraction of the always-on floor from 0 to 1")
+    return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog, internet_egress_gib_per_month=internet,
+                    peak_connections=connections, commitment_term=term, commitment_coverage=coverage)
 
 
 # ---------------------------------------------------------------------------------------------

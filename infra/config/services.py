@@ -44,7 +44,8 @@ SERVICES_KEY = f"{NS}services"
 BUFFER_KEY = f"{NS}capacityBuffer"
 
 SERVICE_KEYS = ("image", "port", "pool", "cpu", "memory", "replicas", "targetCpuPercent", "public", "drainSeconds",
-                "cpuLimit", "publicPort", "healthPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls")
+                "cpuLimit", "publicPort", "healthPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls",
+                "multiArch")
 REPLICA_KEYS = ("min", "max")
 EGRESS_KEYS = ("cidr", "port")
 BUFFER_KEYS = ("pods", "cpu", "memory")
@@ -242,6 +243,11 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
     if public and tls == "proxy" and port == TLS_PROXY_PORT:
         raise ConfigError(f"{path}.port", port, f"but the TLS sidecar of a public tier listens on {TLS_PROXY_PORT}: "
                                                 "pick another port for the tier")
+    multi_arch = optional(path, svc, "multiArch", as_bool, False)
+    if pool is not None and pool.arch == "arm64" and not multi_arch:
+        raise ConfigError(f"{path}.multiArch", svc.get("multiArch", False),
+                          f"but pool {pool.name} is arm64: set multiArch: true once {image} is a multi-arch image "
+                          "(amd64 and arm64), or pick an x86_64 pool")
     namespace = optional(path, svc, "namespace", lambda p, v: read_name(p, v, "a namespace name"), name)
     if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-") or namespace == BUFFER_NAMESPACE:
         raise ConfigError(f"{path}.namespace", namespace,
@@ -266,6 +272,7 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
                              lambda p, v: as_str(p, v, HEALTH_PATH_RE, "an HTTP path starting with '/', such as /healthz"),
                              DEFAULT_HEALTH_PATH),
         allow_spot=allow_spot,
+        multi_arch=multi_arch,
         allow_from=tuple(optional(path, svc, "allowFrom", as_list, [])),  # checked against all names below
         egress=optional(path, svc, "egress", read_egress, ()),
         env=optional(path, svc, "env", read_env, ()),

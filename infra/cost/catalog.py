@@ -18,6 +18,7 @@ shipped price, key by key. A missing price is a `PriceError` naming it, never a 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -35,7 +36,17 @@ CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent.parent
 # A price list older than this is probably out of date: `cost` warns, naming its date.
 STALE_AFTER_DAYS = 180
-FIXED_KEYS = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "healthCheckMonthly")
+FIXED_KEYS = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "healthCheckMonthly",
+              "publicIpv4Hourly", "loadBalancerCapacityUnitHourly", "loadBalancerPerGiB", "healthCheckAwsMonthly",
+              "healthCheckNonAwsMonthly", "healthCheckFeatureAwsMonthly", "healthCheckFeatureNonAwsMonthly")
+# What each cloud's regions must price (the rest of FIXED_KEYS belongs to other clouds).
+_SHARED = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "publicIpv4Hourly")
+FIXED_KEYS_BY_CLOUD = {
+    "aws": _SHARED + ("loadBalancerCapacityUnitHourly", "healthCheckAwsMonthly", "healthCheckNonAwsMonthly",
+                      "healthCheckFeatureAwsMonthly", "healthCheckFeatureNonAwsMonthly"),
+    "gcp": _SHARED + ("loadBalancerPerGiB",),
+    "azure": _SHARED + ("loadBalancerPerGiB",),
+}
 _CUSTOM_GCP = re.compile(r"^(?P<family>[a-z0-9]+)-custom-(?P<vcpu>\d+)-(?P<mib>\d+)$")
 
 
@@ -56,6 +67,16 @@ class RegionPrices:
     rates: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     dates: tuple[dt.date, ...] = ()
+    # Internet egress by tier: (tier size in GB, None for the rest; price per GB).
+    egress_tiers: tuple[tuple[Decimal | None, Decimal], ...] = ()
+    commitment: Mapping[str, Decimal] = field(default_factory=dict)  # term -> discount
+    spot_band: Mapping[str, Decimal] = field(default_factory=dict)   # low / typical / high discount
+    spot_listed: bool = False  # whether any instance has a listed (not derived) spot price
+
+    def with_spot_discount(self, discount: Decimal) -> RegionPrices:
+        """The same prices with another spot discount, every spot price derived from it (a band's edge)."""
+        instances = {t: {"onDemand": e["onDemand"]} for t, e in self.instances.items()}
+        return dataclasses.replace(self, spot_discount=discount, instances=instances)
 
     def node_price(self, instance_type: str, spot: bool) -> Decimal:
         """Hourly price of one node; a spot price where listed, else on-demand less the spot discount."""
@@ -175,6 +196,15 @@ def region_prices(cloud: str, region: str, override: str | None = None) -> Regio
             instances[name] = {"onDemand": _dec(f"{where}.instances.{name}", entry)}
     fixed_block = block.get("fixed") or {}
     fixed = {k: _dec(f"{where}.fixed.{k}", fixed_block[k]) for k in FIXED_KEYS if k in fixed_block}
+    for kind, per_gib in (fixed_block.get("disk") or {}).items():
+        fixed[f"disk.{kind}"] = _dec(f"{where}.fixed.disk.{kind}", per_gib)
+    tiers = tuple((None if t.get("upToGB") is None else _dec(f"{where}.fixed.internetEgress.upToGB", t["upToGB"]),
+                   _dec(f"{where}.fixed.internetEgress.perGB", t.get("perGB")))
+                  for t in fixed_block.get("internetEgress") or [])
+    commit = doc.get("commitment") or {}
+    discounts = {k: _dec(f"catalog {cloud}.commitment.discount.{k}", v) for k, v in (commit.get("discount") or {}).items()}
+    band_block = doc.get("spotBand") or {}
+    band = {k: _dec(f"catalog {cloud}.spotBand.{k}", band_block[k]) for k in ("low", "typical", "high") if k in band_block}
     cp = doc.get("controlPlane") or {}
     control = {k: _dec(f"catalog {cloud}.controlPlane.hourly.{k}", v) for k, v in (cp.get("hourly") or {}).items()}
     rates = {kind: {fam: {k: _dec(f"{where}.rates.{kind}.{fam}.{k}", v) for k, v in r.items()}
@@ -182,19 +212,23 @@ def region_prices(cloud: str, region: str, override: str | None = None) -> Regio
     dates = [_date(f"{where}.as_of", block.get("as_of"))]
     # An override dates and sources its own prices; the shipped ones it leaves in place keep theirs.
     kept = shipped if isinstance(shipped, Mapping) and shipped is not block else {}
+    if fixed_block.get("extrasAsOf") is not None:
+        dates.append(_date(f"{where}.fixed.extrasAsOf", fixed_block["extrasAsOf"]))
     for sub, label in ((fixed_block, f"{where}.fixed.as_of"), (cp, f"catalog {cloud}.controlPlane.as_of"),
                        (kept, f"catalog {cloud}.regions.{region}.as_of")):
         if sub.get("as_of") is not None:
             dates.append(_date(label, sub["as_of"]))
-    for sub in (block, kept, fixed_block, cp):
-        listed = sub.get("source") or []
+    for sub, key in ((block, "source"), (kept, "source"), (fixed_block, "source"), (fixed_block, "extrasSource"),
+                     (cp, "source"), (commit, "source"), (band_block, "source")):
+        listed = sub.get(key) or []
         for src in [listed] if isinstance(listed, str) else listed:
             if str(src) not in sources:
                 sources.append(str(src))
     return RegionPrices(cloud=cloud, region=region, source=str(block.get("source", "")), as_of=min(dates),
                         spot_discount=_dec(f"{where}.spotDiscount", block.get("spotDiscount", "0")),
                         instances=instances, fixed=fixed, control_plane=control, rates=rates,
-                        sources=tuple(sources), dates=tuple(dates))
+                        sources=tuple(sources), dates=tuple(dates), egress_tiers=tiers, commitment=discounts,
+                        spot_band=band, spot_listed=any("spot" in e for e in instances.values()))
 
 
 def stale_warning(prices: RegionPrices, today: dt.date | None = None) -> str | None:

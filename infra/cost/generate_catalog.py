@@ -8,6 +8,11 @@
 --azure: github.com/Azure/karpenter-provider-azure pkg/providers/pricing/zz_generated.pricing.go.
 The regional factors, spot discounts and fixed fees below come from the vendors' pricing pages
 (named in each block); update them and the `as_of` dates with the tables.
+
+    python -m infra.cost.generate_catalog --extras-only
+
+re-applies EXTRAS (the fees, disks, egress tiers, spot bands, commitments and extended-support
+control planes below, each with its source and date) to the shipped catalog without the tables.
 """
 # ruff: noqa
 # mypy: ignore-errors
@@ -19,15 +24,121 @@ from pathlib import Path
 import yaml
 
 _args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-_args.add_argument("--aws", required=True)
-_args.add_argument("--gce", required=True)
-_args.add_argument("--azure", required=True)
+_args.add_argument("--aws")
+_args.add_argument("--gce")
+_args.add_argument("--azure")
+_args.add_argument("--extras-only", action="store_true", help="re-apply EXTRAS to the shipped catalog")
 ARGS = _args.parse_args()
+if not ARGS.extras_only and not (ARGS.aws and ARGS.gce and ARGS.azure):
+    _args.error("--aws, --gce and --azure are required (or --extras-only)")
 OUT = str(Path(__file__).resolve().parent / "catalog") + "/"
 Q = D("0.0001")
 def q(x): return str(D(x).quantize(Q, ROUND_HALF_UP))
 def q6(x): return str(D(x).quantize(D("0.000001"), ROUND_HALF_UP))
 
+
+
+
+# ---------------- EXTRAS: every fee beyond the instance tables, per cloud, each with its source.
+EXTRAS_AS_OF = "2026-12-04"
+T = lambda *rows: [{"upToGB": None if n is None else str(n), "perGB": p} for n, p in rows]
+AWS_EGRESS = T((10240, "0.09"), (40960, "0.085"), (102400, "0.07"), (None, "0.05"))
+EXTRAS = {
+    "aws": {
+        "controlPlane": {"source": "https://aws.amazon.com/eks/pricing/", "as_of": EXTRAS_AS_OF,
+                         "hourly": {"standard": "0.10", "extended": "0.60"}},
+        "commitment": {"source": "https://aws.amazon.com/savingsplans/compute-pricing/ (Compute Savings Plans, no upfront, c7i/m7i)",
+                       "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.27", "3y": "0.50"}},
+        "spotBand": {"source": "https://aws.amazon.com/ec2/spot/instance-advisor/ (savings over on-demand, c/m/r 6th-7th generation, EU and US regions)",
+                     "as_of": EXTRAS_AS_OF, "low": "0.50", "typical": "0.60", "high": "0.70"},
+        "regions": {
+            r: {"fixed": {
+                "publicIpv4Hourly": "0.005", "loadBalancerCapacityUnitHourly": lcu,
+                "healthCheckAwsMonthly": "0.50", "healthCheckNonAwsMonthly": "0.75",
+                "healthCheckFeatureAwsMonthly": "1.00", "healthCheckFeatureNonAwsMonthly": "2.00",
+                "disk": {"gp3": gp3, "gp2": gp2},
+                "internetEgress": egress,
+                "extrasSource": ["https://aws.amazon.com/vpc/pricing/ (public IPv4)",
+                                 "https://aws.amazon.com/elasticloadbalancing/pricing/ (NLCU)",
+                                 "https://aws.amazon.com/route53/pricing/ (health checks)",
+                                 "https://aws.amazon.com/ebs/pricing/ (gp3, gp2 per GB-month)",
+                                 "https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer (internet egress)"],
+                "extrasAsOf": EXTRAS_AS_OF}}
+            for r, lcu, gp3, gp2, egress in (
+                ("us-east-1", "0.006", "0.08", "0.10", AWS_EGRESS), ("us-west-2", "0.006", "0.08", "0.10", AWS_EGRESS),
+                ("eu-west-1", "0.006", "0.088", "0.11", AWS_EGRESS), ("eu-central-1", "0.006", "0.0952", "0.119", AWS_EGRESS),
+                ("ap-northeast-1", "0.006", "0.096", "0.12", T((10240, "0.114"), (40960, "0.089"), (102400, "0.086"), (None, "0.084"))),
+                ("ap-southeast-1", "0.006", "0.096", "0.12", T((10240, "0.12"), (40960, "0.085"), (102400, "0.082"), (None, "0.08"))))},
+    },
+    "gcp": {
+        "controlPlane": {"source": "https://cloud.google.com/kubernetes-engine/pricing (extended support: $0.50 a cluster-hour on top)",
+                         "as_of": EXTRAS_AS_OF, "hourly": {"standard": "0.10", "extended": "0.60"}},
+        "commitment": {"source": "https://cloud.google.com/compute/docs/instances/committed-use-discounts-overview (resource-based, N2)",
+                       "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.37", "3y": "0.55"}},
+        "spotBand": {"source": "https://cloud.google.com/spot-vms/pricing (Spot VMs: 60-91% off on-demand; typical: the N2 spot table)",
+                     "as_of": EXTRAS_AS_OF, "low": "0.60", "high": "0.91"},
+        "regions": {
+            r: {"fixed": {
+                "publicIpv4Hourly": "0.005", "loadBalancerPerGiB": "0.008",
+                "disk": {"pd-balanced": bal, "pd-ssd": ssd, "pd-standard": std},
+                "internetEgress": T((1024, "0.12"), (9216, "0.11"), (None, "0.08")),
+                "extrasSource": ["https://cloud.google.com/vpc/network-pricing#ipaddress (external IPv4 in use)",
+                                 "https://cloud.google.com/vpc/network-pricing#lb (data processed)",
+                                 "https://cloud.google.com/compute/disks-image-pricing#disk (per GB-month)",
+                                 "https://cloud.google.com/vpc/network-pricing#internet_egress (Premium Tier)"],
+                "extrasAsOf": EXTRAS_AS_OF}}
+            for r, bal, ssd, std in (
+                ("us-central1", "0.10", "0.17", "0.04"), ("us-east1", "0.10", "0.17", "0.04"), ("us-west1", "0.10", "0.17", "0.04"),
+                ("europe-west1", "0.11", "0.187", "0.044"), ("europe-west4", "0.11", "0.187", "0.044"),
+                ("europe-west3", "0.13", "0.221", "0.052"), ("asia-east1", "0.11", "0.187", "0.044"),
+                ("asia-northeast1", "0.13", "0.221", "0.052"))},
+    },
+    "azure": {
+        "controlPlane": {"source": "https://azure.microsoft.com/pricing/details/kubernetes-service/ (Premium: long-term support)",
+                         "as_of": EXTRAS_AS_OF, "hourly": {"free": "0", "standard": "0.10", "premium": "0.60"}},
+        "commitment": {"source": "https://azure.microsoft.com/pricing/reserved-vm-instances/ (Dsv5/Esv5/Fsv2, typical)",
+                       "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.36", "3y": "0.57"}},
+        "spotBand": {"source": "https://azure.microsoft.com/pricing/spot-advisor/ (eviction rate and savings per size, 55-90%)",
+                     "as_of": EXTRAS_AS_OF, "low": "0.55", "typical": "0.65", "high": "0.80"},
+        "regions": {
+            r: {"fixed": {
+                "publicIpv4Hourly": "0.005", "loadBalancerPerGiB": "0.005",
+                # A P10 Premium SSD (128 GiB) is $19.71 a month: per GiB 19.71 / 128.
+                "disk": {"managed-premium-ssd": "0.1540"},
+                "internetEgress": egress,
+                "extrasSource": ["https://azure.microsoft.com/pricing/details/ip-addresses/ (Standard static)",
+                                 "https://azure.microsoft.com/pricing/details/load-balancer/ (data processed)",
+                                 "https://azure.microsoft.com/pricing/details/managed-disks/ (P10)",
+                                 "https://azure.microsoft.com/pricing/details/bandwidth/ (internet egress, Microsoft network)"],
+                "extrasAsOf": EXTRAS_AS_OF}}
+            for r, egress in [(r, T((100, "0"), (10240, "0.087"), (40960, "0.083"), (102400, "0.07"), (None, "0.05")))
+                              for r in ("eastus", "westus2", "westeurope", "northeurope", "uksouth")] +
+                             [(r, T((100, "0"), (10240, "0.12"), (40960, "0.085"), (102400, "0.082"), (None, "0.08")))
+                              for r in ("japaneast", "eastasia", "southeastasia")]},
+    },
+}
+
+
+def apply_extras(name, doc):
+    extra = EXTRAS[name]
+    doc["controlPlane"] = extra["controlPlane"]
+    doc["commitment"] = extra["commitment"]
+    doc["spotBand"] = extra["spotBand"]
+    for region, block in doc["regions"].items():
+        fixed = block.setdefault("fixed", {})
+        fixed.update(extra["regions"][region]["fixed"])
+    return doc
+
+
+HEAD = "# Price catalog ({}): hourly USD list prices, Linux, as decimal strings, generated by\n# python -m infra.cost.generate_catalog from the sources named in each block; `as_of` is the date of\n# the source. See docs/cost.md.\n"
+if ARGS.extras_only:
+    for name in ("aws", "gcp", "azure"):
+        with open(OUT + name + ".yaml") as fh:
+            doc = yaml.safe_load(fh)
+        with open(OUT + name + ".yaml", "w") as fh:
+            fh.write(HEAD.format(name))
+            yaml.safe_dump(apply_extras(name, doc), fh, sort_keys=False, width=200)
+    raise SystemExit(0)
 
 # ---------------- AWS
 src = open(ARGS.aws).read()
@@ -84,7 +195,7 @@ def block(name):
 od, pre = block("instancePrices"), block("preemptiblePrices")
 gtypes = [f"n2-{k}-{n}" for k in ("highcpu","standard","highmem") for n in (2,4,8,16,32,48,64,80,96)]
 # Factor: the region's N2 predefined vCPU rate over us-central1's (cloud.google.com/compute/vm-instance-pricing).
-gcp_regions = {"us-central1": "1", "us-east1": "1", "us-west1": "1", "europe-west4": "1.1009", "asia-east1": "1.0995", "europe-west1": "1.1009", "europe-west3": "1.2864", "asia-northeast1": "1.2854"}
+gcp_regions = {"us-central1": "1", "us-east1": "1", "us-west1": "1", "europe-west4": "1.1009", "asia-east1": "1.158", "europe-west1": "1.1009", "europe-west3": "1.2864", "asia-northeast1": "1.2854"}
 gcp = {"cloud": "gcp", "currency": "USD", "as_of": "2026-08-22",
        "controlPlane": {"source": "https://cloud.google.com/kubernetes-engine/pricing", "as_of": "2026-08-22",
                         "hourly": {"standard": "0.10"}},
@@ -140,8 +251,7 @@ for r in ("eastus", "westus2", "westeurope", "northeurope", "uksouth", "japaneas
                   "loadBalancerHourly": "0.025", "kmsKeyMonthly": "0", "healthCheckMonthly": "0"},
     }
 
-HEAD = "# Price catalog ({}): hourly USD list prices, Linux, as decimal strings, generated by\n# python -m infra.cost.generate_catalog from the sources named in each block; `as_of` is the date of\n# the source. See README, Cost.\n"
 for name, doc in (("aws", aws), ("gcp", gcp), ("azure", azure)):
     with open(OUT + name + ".yaml", "w") as fh:
         fh.write(HEAD.format(name))
-        yaml.safe_dump(doc, fh, sort_keys=False, width=200)
+        yaml.safe_dump(apply_extras(name, doc), fh, sort_keys=False, width=200)

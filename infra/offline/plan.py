@@ -496,7 +496,28 @@ def plan_stack(stack: str | None = None, config_file: Path | None = None) -> Pla
     config, secret_keys = read_stack_config(config_file, project)
     # Stacks this one names (DR peer, the traffic stack's pair) are looked up beside it first.
     with stackfiles.searching_beside(config_file):
-        return run_program(stack, config, secret_keys=secret_keys, project=project)
+        plan = run_program(stack, config, secret_keys=secret_keys, project=project)
+    plan.warnings.extend(version_warnings(stack, config))
+    return plan
+
+
+def version_warnings(stack: str, config: dict[str, str]) -> list[str]:
+    """The support-window warning of a cluster stack whose configuration has just planned (so is valid)."""
+    import datetime as dt
+
+    from components.spec import DEFAULT_KUBERNETES_VERSION
+    from infra.config import versions
+
+    cloud = config.get("im-platform:cloud")
+    if cloud not in versions.SERVICE or "im-platform:traffic" in config:
+        return []
+    try:
+        cluster = json.loads(config.get("im-platform:cluster") or "{}")
+    except ValueError:
+        return []
+    minor = str((cluster or {}).get("kubernetesVersion") or DEFAULT_KUBERNETES_VERSION)
+    line = versions.support_warning(cloud, minor, stack, dt.date.today())
+    return [line] if line else []
 
 
 def is_traffic_stack(stack: str) -> bool:

@@ -97,6 +97,7 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
     """Plan the stack offline and evaluate every rule; raises ConfigError on a bad configuration."""
     from infra.config.loader import load_spec
     from infra.config.stackfiles import searching_beside
+    from infra.cost import rightsize
     from infra.offline.plan import plan_stack, project_name, read_stack_config, stack_file, stack_name_from_file
     from infra.traffic.config import is_traffic, load_traffic
 
@@ -111,7 +112,11 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
             traffic = load_traffic(values, project=project, stack=name)
             context = Context(stack=name, environment=traffic.environment)
         else:
-            context = Context.from_spec(load_spec(values, project=project, stack=name))
+            spec = load_spec(values, project=project, stack=name)
+            context = Context.from_spec(spec)
+            # Pools wider than their tiers can ever request: capacity the guardrail and `max` count for nothing.
+            plan.warnings.extend(rightsize.warnings(name, [(p.name, p.vcpu, p.memory_gib, p.max_nodes)
+                                                           for p in spec.node_pools], plan.resources))
     resources = [Resource.from_plan(r) for r in plan.resources]
     violations = evaluate(resources, context) + stack_file_violations(path)
     return CheckResult(plan.stack, len(resources), violations, list(plan.warnings))

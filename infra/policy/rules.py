@@ -24,6 +24,7 @@ from typing import Any
 from components.naming import MANAGED_BY, dns_label
 from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, ClusterSpec, Guardrails
 from infra.cost import catalog as cost_catalog
+from infra.cost import command as cost_command
 from infra.cost import model as cost_model
 
 UNKNOWN = "[unknown]"
@@ -143,6 +144,8 @@ class Context:
     cost_catalog: str | None = None
     # Public tiers whose stack file says they end TLS themselves (im-platform:services.<name>.tls: self).
     tls_self: tuple[str, ...] = ()
+    # The validated spec, for the cost model's `max` (the same figure `cost` prints).
+    spec: ClusterSpec | None = None
 
     @classmethod
     def from_spec(cls, spec: ClusterSpec) -> Context:
@@ -152,7 +155,7 @@ class Context:
                    max_monthly_cost=spec.guardrails.max_monthly_cost, cloud=spec.cloud, region=spec.region,
                    cost_pools=tuple(cost_model.PoolInput(p.name, p.machine_types, p.spot, p.min_nodes, p.max_nodes)
                                     for p in spec.node_pools),
-                   cost_catalog=spec.cost.catalog,
+                   cost_catalog=spec.cost.catalog, spec=spec,
                    tls_self=tuple(s.name for s in spec.services if s.public and s.tls == "self"))
 
     @property
@@ -732,9 +735,13 @@ def check_max_monthly_cost(resources: Sequence[Resource], ctx: Context) -> Itera
     """The stack's `max` (every pool at maxNodes all month, plus the fixed fees its resources incur)."""
     if ctx.max_monthly_cost is None:
         return
-    prices = cost_catalog.region_prices(ctx.cloud, ctx.region, ctx.cost_catalog)
     counts = cost_model.count_fixed((r.type, r.props) for r in resources)
-    most = cost_model.estimate(ctx.cost_pools, counts, prices, (Decimal(1),) * 24).max
+    if ctx.spec is not None:
+        # The same `max` as `cost` prints: fees, disks, the support window.
+        most = cost_command.price(ctx.spec, counts, ctx.cloud, ctx.region)[0].max
+    else:
+        prices = cost_catalog.region_prices(ctx.cloud, ctx.region, ctx.cost_catalog)
+        most = cost_model.estimate(ctx.cost_pools, counts, prices, (Decimal(1),) * 24).max
     if most > ctx.max_monthly_cost:
         subject = next((r for r in resources if r.type in CLUSTER_TYPES), None)
         yield subject, (f"the stack may cost {cost_model.money(most.quantize(Decimal('0.01')))} USD a month with every "
