@@ -190,11 +190,14 @@ def test_the_nodes_security_group_is_the_one_the_controller_opens_to_the_nlb() -
         annotations = service(plan, name)["inputs"]["metadata"]["annotations"]
         assert annotations[f"{A}manage-backend-security-group-rules"] == "true"
         assert f"{A}security-groups" not in annotations, "the controller makes the NLB's own group"
-    # Inside the cluster, the public tier's NetworkPolicy admits every source on its port: clients
-    # (their own addresses are preserved) and the NLB's health checker.
+    # Inside the cluster, the public tier's NetworkPolicy admits every source on the TLS sidecar's
+    # port (clients, their own addresses preserved), and the NLB's health checker, from inside the
+    # VPC, on the tier's plain port, which nothing outside the node network reaches.
     policy = next(r for r in plan.of_type(NETWORK_POLICY) if r["inputs"]["metadata"]["name"] == "gateway"
                   and r["inputs"]["metadata"]["namespace"] == "gateway")
-    assert policy["inputs"]["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert policy["inputs"]["spec"]["ingress"] == [
+        {"ports": [{"port": 8443, "protocol": "TCP"}]},
+        {"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"port": 8080, "protocol": "TCP"}]}]
 
 
 def test_the_nlb_has_a_tagged_public_subnet_in_each_zone() -> None:
@@ -216,7 +219,8 @@ def test_gke_and_aks_keep_their_own_load_balancers(cloud: str) -> None:
     assert svc["inputs"]["metadata"]["annotations"] == PUBLIC_SERVICE_ANNOTATIONS[cloud]
     assert svc["options"]["replaceOnChanges"] == [] and svc["options"]["dependsOn"] == []
     assert not [r for r in plan.of_type(NAMESPACE) if "elbv2.k8s.aws/pod-readiness-gate-inject" in r["inputs"]["metadata"]["labels"]]
-    assert not plan.of_type(RELEASE)
+    # The only Helm release is cert-manager (TLS): no load balancer controller of AWS's.
+    assert [r["inputs"]["chart"] for r in plan.of_type(RELEASE)] == ["cert-manager"]
 
 
 @pytest.mark.parametrize("drain", [0, 30, 3600])

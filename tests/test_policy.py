@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -748,7 +749,9 @@ def test_policy_pack_reports_exactly_what_check_reports(policy_python: Path) -> 
     seen: set[str] = set()
     for name, doc, ctx in docs:
         pack = {(v["rule"], v["urn"], v["message"]) for v in result["results"][name]}
-        assert pack == check_violations(doc, ctx), name
+        # The batch carries the context as JSON, without the spec (the pack under `pulumi preview`
+        # builds the spec from PULUMI_CONFIG: test_policy_pack_serves_the_rules_as_pulumi_runs_it).
+        assert pack == check_violations(doc, dataclasses.replace(ctx, spec=None)), name
         seen |= {rule for rule, _, _ in pack}
         if name.startswith("stack:") or name.startswith("unknowns:"):
             assert pack == set(), name

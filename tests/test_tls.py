@@ -84,7 +84,7 @@ def test_a_stack_without_a_traffic_stack_serves_the_hosts_it_names() -> None:
      'im-platform:tls.hosts[0] is "chat.example.net", but zone is example.com: expected a name inside the zone'),
     ({"im-platform:tls": {"zone": "example.com", "hosts": ["*.example.com"]}},
      'im-platform:tls.hosts[0] is "*.example.com": expected a lowercase DNS name'),
-    ({"im-platform:tls": {**TLS, "hostz": []}}, "im-platform:tls.hostz is []: unknown key"),
+    ({"im-platform:tls": {**TLS, "hostz": []}}, "im-platform:tls.hostz is an unknown key"),
     ({"im-platform:tls": {"issuer": "own"}}, "im-platform:tls.hosts is not set: required"),
     ({"im-platform:tls": {**TLS, "issuer": "own", "email": "ops@example.com"}},
      'im-platform:tls.email is "ops@example.com": is only used with an ACME issuer'),

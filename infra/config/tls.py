@@ -78,9 +78,6 @@ def read_tls(value: Any | None, *, stack: str, project: str, services: tuple[Ser
         return None
     block: Mapping[str, Any] = as_mapping(TLS_KEY, value) if value is not None else {}
     check_keys(TLS_KEY, block, TLS_KEYS)
-    if value is not None and not any(s.public for s in services):
-        raise ConfigError(TLS_KEY, dict(block), "but no service has public: true: the certificate is for the public "
-                                                 "tiers' names; remove the key or make a tier public")
     issuer = optional(TLS_KEY, block, "issuer", lambda p, v: v, DEFAULT_TLS_ISSUER)
     if issuer not in TLS_ISSUERS:
         raise ConfigError(f"{TLS_KEY}.issuer", issuer,
@@ -120,6 +117,10 @@ def read_tls(value: Any | None, *, stack: str, project: str, services: tuple[Ser
                                                      f"{stack}), such as [chat.example.com]")
     if len(hosts) > MAX_HOSTS:
         raise ConfigError(hosts_path, len(hosts), f"expected at most {MAX_HOSTS} names on one certificate")
+    if not any(s.public for s in services):
+        # Validated all the same, but nothing to serve: no tier is public (a copy of a stack with its
+        # public tiers removed, a pair half without a gateway), so no certificate is declared.
+        return None
     return TlsSpec(
         issuer=issuer,
         hosts=hosts,

@@ -410,7 +410,7 @@ def _disk(type_: str, props: Mapping[str, Any]) -> tuple[int, str]:
     return size, kind
 
 
-def _health_check_kind(props: Mapping[str, Any]) -> tuple[bool, tuple[str, ...]]:
+def _health_check_kind(props: Mapping[str, Any], aliases: Mapping[str, tuple[str, ...]] = {}) -> tuple[bool, tuple[str, ...]]:  # noqa: B006 - read only
     kind = str(props.get("type") or "HTTP")
     features = []
     if kind.startswith("HTTPS"):
@@ -421,9 +421,12 @@ def _health_check_kind(props: Mapping[str, Any]) -> tuple[bool, tuple[str, ...]]
         features.append("fast")
     if props.get("measureLatency"):
         features.append("latency")
-    fqdn = str(props.get("fqdn") or "")
+    fqdn = str(props.get("fqdn") or "").rstrip(".")
+    # An AWS endpoint is one inside AWS (a load balancer, an instance), checked at its AWS name or
+    # through a record of the plan's own that points there (a per-stack name CNAMEd to an NLB).
+    targets = (fqdn, *aliases.get(fqdn, ()))
     aws_endpoint = kind in ("CALCULATED", "CLOUDWATCH_METRIC") or (
-        not props.get("ipAddress") and fqdn.endswith(".amazonaws.com"))
+        not props.get("ipAddress") and any(t.endswith(".amazonaws.com") for t in targets))
     return aws_endpoint, tuple(features)
 
 
@@ -435,6 +438,9 @@ def count_fixed(resources: Iterable[tuple[str, Mapping[str, Any]]], names: Seque
     kinds: list[tuple[bool, tuple[str, ...]]] = []
     disks: list[tuple[str, int, str]] = []
     not_priced: dict[str, str] = {}
+    resources = list(resources)
+    aliases = {str(props.get("name") or "").rstrip("."): tuple(str(r).rstrip(".") for r in props.get("records") or [])
+               for type_, props in resources if type_ == "aws:route53/record:Record"}
     for i, (type_, props) in enumerate(resources):
         if type_ in CLUSTER_TYPES:
             clusters += 1
@@ -445,7 +451,7 @@ def count_fixed(resources: Iterable[tuple[str, Mapping[str, Any]]], names: Seque
         keys += type_ in KMS_TYPES
         if type_ in HEALTH_CHECK_TYPES:
             checks += 1
-            kinds.append(_health_check_kind(props))
+            kinds.append(_health_check_kind(props, aliases))
         ips += type_ in PUBLIC_IP_TYPES
         public = (type_ == K8S_SERVICE or type_ in LB_TYPES) and _public_lb(type_, props)
         lbs += public
