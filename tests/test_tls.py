@@ -95,14 +95,20 @@ def test_a_stack_without_a_traffic_stack_serves_the_hosts_it_names() -> None:
      'im-platform:services.logic.tls is "self": is only used with public: true'),
     ({"im-platform:services": {**SERVICES, "gateway": {**SERVICES["gateway"], "port": TLS_PROXY_PORT}}},
      f"im-platform:services.gateway.port is {TLS_PROXY_PORT}, but the TLS sidecar of a public tier listens on"),
-    ({"im-platform:services": {"logic": SERVICES["logic"] | {"allowFrom": []}}, "im-platform:tls": TLS},
-     "im-platform:tls is {"),
 ])
 def test_bad_tls_configuration_is_one_line_naming_the_key(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(**extra)
     assert str(err.value).startswith(f"config error: {message}"), str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_hosts_without_a_public_tier_declare_no_certificate_but_are_still_validated() -> None:
+    # A stack whose public tiers were removed (or a pair half without a gateway) serves no name.
+    services = {"logic": SERVICES["logic"] | {"allowFrom": []}}
+    assert load(**{"im-platform:services": services, "im-platform:tls": TLS}).tls is None
+    with pytest.raises(ConfigError, match="im-platform:tls.hostz is an unknown key"):
+        load(**{"im-platform:services": services, "im-platform:tls": {**TLS, "hostz": []}})
 
 
 def test_the_plan_command_stops_on_a_bad_tls_key_with_exit_2(tmp_path: Path) -> None:
