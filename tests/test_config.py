@@ -97,7 +97,8 @@ def test_min_above_max_is_the_documented_message() -> None:
 
 
 @pytest.mark.parametrize(("value", "key", "expected"), [
-    (with_pool("gateway", minNode=3), "im-platform:cluster.nodePools.gateway.minNode", "did you mean im-platform:cluster.nodePools.gateway.minNodes?"),
+    (with_pool("gateway", minNode=3), "im-platform:cluster.nodePools.gateway.minNode",
+     "did you mean im-platform:cluster.nodePools.gateway.minNodes?"),
     (with_pool("gateway", vcpu=1), "im-platform:cluster.nodePools.gateway.vcpu", ">= 2"),
     (with_pool("gateway", vcpu="8"), "im-platform:cluster.nodePools.gateway.vcpu", "whole number"),
     (with_pool("gateway", vcpu=True), "im-platform:cluster.nodePools.gateway.vcpu", "whole number"),

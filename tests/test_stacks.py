@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.offline.plan import all_stacks, cluster_stacks, traffic_stacks
+from infra.offline.plan import all_stacks, cluster_stacks, project_name, read_stack_config, stack_file, traffic_stacks
 from tests.conftest import stack_plan
 
 REQUIRED = {"dev-aws", "staging-gcp", "prod-aws", "prod-azure", "prod-traffic"}
@@ -18,8 +18,15 @@ def test_required_example_stacks_exist() -> None:
 
 @pytest.mark.parametrize("stack", cluster_stacks())
 def test_stack_plans_cleanly(stack: str) -> None:
+    """Any stack file in stacks/ (one someone adds too): planned with no unknown left, its outputs
+    saying the cloud and environment its own file names; the examples keep the documented layout."""
     plan = stack_plan(stack)
     assert "[unknown]" not in json.dumps(plan.to_json())
+    config, _ = read_stack_config(stack_file(stack), project_name())
+    assert plan.outputs["environment"] == config["im-platform:environment"]
+    assert plan.outputs["cloud"] == config["im-platform:cloud"]
+    if stack not in REQUIRED:
+        return
     pools = {p["name"]: p for p in plan.outputs["nodePools"]}
     assert {"system", "gateway"} <= set(pools), "an IM layout: system pool and connection gateways"
     assert not pools["system"]["spot"] and not pools["gateway"]["spot"], "gateways hold connections: never spot"

@@ -29,8 +29,9 @@ from infra.config.errors import UnknownKeyError
 PROVIDER_PACKAGES = {"aws": "pulumi_aws", "gcp": "pulumi_gcp", "azure-native": "pulumi_azure_native",
                      "kubernetes": "pulumi_kubernetes"}
 # The engine's own keys (https://www.pulumi.com/docs/iac/concepts/resources/providers/#disabling-default-providers,
-# https://www.pulumi.com/docs/iac/concepts/resources/names/#autonaming-configuration).
-PULUMI_KEYS = ("pulumi:disable-default-providers", "pulumi:autonaming")
+# https://www.pulumi.com/docs/iac/concepts/resources/names/#autonaming-configuration, and stack tags
+# set from configuration: https://www.pulumi.com/docs/iac/concepts/projects/project-file/).
+PULUMI_KEYS = ("pulumi:disable-default-providers", "pulumi:autonaming", "pulumi:tags")
 
 
 @functools.cache
