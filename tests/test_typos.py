@@ -27,8 +27,8 @@ CASES = [
      "did you mean aws:region?"),
     ("region", "aws:region: eu-west-1", "aws:region: eu-west-9",
      'config error: aws:region is "eu-west-9": not a region the installed pulumi_aws knows (pulumi_aws.Region)'),
-    ("duplicate", "        minNodes: 1\n        maxNodes: 4\n", "        minNodes: 1\n        minNodes: 2\n        maxNodes: 4\n",
-     "config error: im-platform:cluster.nodePools.gateway.minNodes is set twice in Pulumi.typo-aws.yaml (lines "),
+    ("duplicate", "      gateway:\n        vcpu: 4\n", "      gateway:\n        vcpu: 4\n        vcpu: 8\n",
+     "config error: im-platform:cluster.nodePools.gateway.vcpu is set twice in Pulumi.typo-aws.yaml (lines "),
     ("top key", "im-platform:services:", "im-platform:service:",
      "config error: im-platform:service is an unknown key"),
 ]
