@@ -92,8 +92,8 @@ def read_tls(value: Any | None, *, stack: str, project: str, services: tuple[Ser
                            "im-platform-tls")
     zone = optional(TLS_KEY, block, "zone", _dns_name, None)
     hosts_path = f"{TLS_KEY}.hosts"
-    own_hosts = [_dns_name(f"{hosts_path}[{i}]", h)
-                 for i, h in enumerate(optional(TLS_KEY, block, "hosts", as_list, []))]
+    listed: list[Any] = optional(TLS_KEY, block, "hosts", as_list, [])
+    own_hosts = [_dns_name(f"{hosts_path}[{i}]", h) for i, h in enumerate(listed)]
     if len(set(own_hosts)) != len(own_hosts):
         raise ConfigError(hosts_path, own_hosts, "a host is listed twice")
     if zone is not None and not own_hosts:
