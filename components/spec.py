@@ -357,11 +357,6 @@ class ClusterSpec:
         return max((s.termination_grace_seconds for s in self.services), default=0)
 
     @property
-    def existing_cluster(self) -> bool:
-        """An existing cluster (im-platform:cloud kubernetes): only Kubernetes objects are declared."""
-        return self.cloud == KUBERNETES
-
-    @property
     def api_public(self) -> bool:
         return bool(self.api_allowed_cidrs)
 

@@ -91,6 +91,9 @@ def test_a_valid_stack_names_the_kubeconfig_context_and_existing_node_groups() -
     (config(cluster_with(kubeconfig="~bob/.kube/config")), "the provider expands ~/ only"),
     (config(cluster_with(kubeconfig="/a/config:/b/config")), "not a $KUBECONFIG list"),
     (config(cluster_with(kubeconfig="")), "im-platform:cluster.kubeconfig is \"\": expected a path"),
+    (config(cluster_with(kubeconfig={"secure": "AAABAMxyz"})), 'im-platform:cluster.kubeconfig is "[secret]": expected '
+                                                               "a path to a kubeconfig file, absolute or under ~/, such as "
+                                                               "~/.kube/config, in plain text"),
     (config(cluster_with(context="two words")), "im-platform:cluster.context is \"two words\": expected the name of a context"),
     (config(cluster_with(kubeconfg="~/.kube/config")), "im-platform:cluster.kubeconfg is an unknown key (expected one of: "
                                                        "kubeconfig, context, kubernetesVersion, nodePools); did you mean "

@@ -304,6 +304,9 @@ def read_kubeconfig_path(path: str, value: Any) -> str:
     """A path to one kubeconfig file, never its content: absolute or under ~/ (which the provider
     expands); a relative path would be resolved against the provider process's working directory."""
     what = "a path to a kubeconfig file, absolute or under ~/, such as ~/.kube/config"
+    if isinstance(value, Mapping) and set(value) == {"secure"}:
+        raise ConfigError(path, "[secret]", f"expected {what}, in plain text: a path is no secret (and an encrypted "
+                                            "one could hold the kubeconfig itself, which never goes in a stack file)")
     if isinstance(value, Mapping) or (isinstance(value, str) and ("\n" in value or value.lstrip().startswith(("{", "apiVersion")))):
         raise HiddenValueError(path, f"the kubeconfig itself (its value not shown), where {what} is expected: "
                                           "its credentials never go in a stack file (committed, and copied into the state)")
