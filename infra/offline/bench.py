@@ -4,7 +4,7 @@ and print wall time, resource count, and the time to import the SDKs it needs (a
     python -m infra.offline.bench [--repeat N] [--cost]
 
 --cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
-at most 1.3x and 3x the plan's median).
+at most 1.3x and 3x the plan's median; a traffic stack has no `--compare`).
 
 Run on purpose; no test times anything.
 """
@@ -74,8 +74,14 @@ def plan_once(stack: str) -> tuple[float, int]:
 
 
 def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]:
-    """Median time of `cost` and `cost --compare`, each over the plan's median."""
+    """Median time of `cost` and `cost --compare`, each over the plan's median. A traffic stack has
+    no cluster to price on another cloud (`--compare` refuses it), so only its `cost` is timed."""
+    from infra.offline.plan import project_name, read_stack_config, stack_file
+    from infra.traffic.config import is_traffic
+
     commands = {"cost": ("cost",), "cost --compare": ("cost", "--compare")}
+    if is_traffic(read_stack_config(stack_file(stack), project_name())[0]):
+        del commands["cost --compare"]
     return {name: statistics.median(timed(stack, *cmd)[0] for _ in range(repeat)) / plan_median
             for name, cmd in commands.items()}
 
