@@ -8,6 +8,7 @@
         as_of: "2026-07-20"             # the date of that source
         spotDiscount: "0.60"            # spot = on-demand x (1 - discount) where no spot price is listed
         rates: {predefined: {n2: {vcpu, gib}}, custom: {n2: {vcpu, gib}}}   # GCP only
+        ratesSource: ...                # where the rates come from (GCP only)
         instances: {c7i.large: "0.1008", n2-standard-8: {onDemand: "0.4272", spot: "0.1034"}}
         fixed: {source, as_of, natGatewayHourly, natGatewayPerGiB, loadBalancerHourly,
                 kmsKeyMonthly, healthCheckMonthly}
@@ -218,7 +219,7 @@ def region_prices(cloud: str, region: str, override: str | None = None) -> Regio
                        (kept, f"catalog {cloud}.regions.{region}.as_of")):
         if sub.get("as_of") is not None:
             dates.append(_date(label, sub["as_of"]))
-    for sub, key in ((block, "source"), (kept, "source"), (fixed_block, "source"), (fixed_block, "extrasSource"),
+    for sub, key in ((block, "source"), (block, "ratesSource"), (kept, "source"), (fixed_block, "source"), (fixed_block, "extrasSource"),
                      (cp, "source"), (commit, "source"), (band_block, "source")):
         listed = sub.get(key) or []
         for src in [listed] if isinstance(listed, str) else listed:

@@ -274,16 +274,22 @@ def to_json(spec: ClusterSpec, est: model.Estimate, prices: catalog.RegionPrices
 def spot_basis(prices: catalog.RegionPrices, est: model.Estimate) -> str:
     if not any(p.spot for p in est.pools):
         return "no spot pool"
-    if prices.spot_listed:
+    if all("spot" in (prices.instances.get(t) or {}) for p in est.pools if p.spot for t in p.instance_types):
         return f"listed spot prices ({prices.cloud} catalog, {prices.region})"
+    if prices.spot_listed:
+        return (f"listed spot prices where the {prices.cloud} catalog has them ({prices.region}), else on-demand "
+                f"less {(100 * prices.spot_discount).normalize():f}% (the region's discount)")
     return f"on-demand less {(100 * prices.spot_discount).normalize():f}% (the typical discount of the {prices.cloud} spot band)"
 
 
 def with_band(doc: dict[str, Any], spec: ClusterSpec, counts: model.FixedCounts, prices: catalog.RegionPrices,
               today: dt.date | None) -> None:
-    """A spot pool's price is a band where it is derived: modeled at the band's high and low discount."""
+    """A spot pool's price is a band where it is derived: modeled at the band's high and low discount.
+    Where the catalog lists the spot price of every type a spot pool runs, there is no band."""
     band = prices.spot_band
-    if not any(p.spot for p in spec.node_pools) or "low" not in band or "high" not in band:
+    derived = [t for p in spec.node_pools if p.spot for t in p.machine_types
+               if "spot" not in (prices.instances.get(t) or {})]
+    if not derived or "low" not in band or "high" not in band:
         return
     low, _ = price(spec, counts, spec.cloud, spec.region, today=today, spot_discount=band["high"])
     high, _ = price(spec, counts, spec.cloud, spec.region, today=today, spot_discount=band["low"])

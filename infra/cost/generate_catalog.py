@@ -1,22 +1,25 @@
 """Regenerate the price catalog from the machine-generated price tables it is sourced from.
 
     python -m infra.cost.generate_catalog --aws zz_generated.pricing_aws.go \
-        --gce gce_price_info.go --azure zz_generated.pricing.go
+        --gce gce_price_info.go --gcp-pricing pricing.yml --azure zz_generated.pricing.go
 
 --aws: github.com/aws/karpenter-provider-aws pkg/providers/pricing/zz_generated.pricing_aws.go;
 --gce: github.com/kubernetes/autoscaler cluster-autoscaler/cloudprovider/gce/gce_price_info.go;
+--gcp-pricing: github.com/Cyclenerd/google-cloud-pricing-cost-calculator pricing.yml (per region:
+  on-demand and spot per machine type, disks, in-use IPv4, Cloud NAT);
 --azure: github.com/Azure/karpenter-provider-azure pkg/providers/pricing/zz_generated.pricing.go.
-The regional factors, spot discounts and fixed fees below come from the vendors' pricing pages
-(named in each block); update them and the `as_of` dates with the tables.
+AWS's regional factors, the AWS and Azure spot discounts and the fixed fees below come from the
+vendors' pricing pages (named in each block); update them and the `as_of` dates with the tables.
 
     python -m infra.cost.generate_catalog --extras-only
 
-re-applies EXTRAS (the fees, disks, egress tiers, spot bands, commitments and extended-support
-control planes below, each with its source and date) to the shipped catalog without the tables.
+re-applies EXTRAS (the fees, egress tiers, spot bands, commitments and extended-support control
+planes below, each with its source and date) to the shipped catalog without the tables.
 """
 # ruff: noqa
 # mypy: ignore-errors
 import argparse
+import datetime as dt
 import re
 from decimal import Decimal as D, ROUND_HALF_UP
 from pathlib import Path
@@ -27,14 +30,16 @@ _args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 _args.add_argument("--aws")
 _args.add_argument("--gce")
 _args.add_argument("--azure")
+_args.add_argument("--gcp-pricing", help="pricing.yml of github.com/Cyclenerd/google-cloud-pricing-cost-calculator")
 _args.add_argument("--extras-only", action="store_true", help="re-apply EXTRAS to the shipped catalog")
 ARGS = _args.parse_args()
-if not ARGS.extras_only and not (ARGS.aws and ARGS.gce and ARGS.azure):
-    _args.error("--aws, --gce and --azure are required (or --extras-only)")
+if not ARGS.extras_only and not (ARGS.aws and ARGS.gce and ARGS.azure and ARGS.gcp_pricing):
+    _args.error("--aws, --gce, --gcp-pricing and --azure are required (or --extras-only)")
 OUT = str(Path(__file__).resolve().parent / "catalog") + "/"
 Q = D("0.0001")
 def q(x): return str(D(x).quantize(Q, ROUND_HALF_UP))
 def q6(x): return str(D(x).quantize(D("0.000001"), ROUND_HALF_UP))
+def listed(x): return format(D(str(x)).normalize(), "f")  # a source's figure as it is written there
 
 
 
@@ -75,23 +80,17 @@ EXTRAS = {
                          "as_of": EXTRAS_AS_OF, "hourly": {"standard": "0.10", "extended": "0.60"}},
         "commitment": {"source": "https://cloud.google.com/compute/docs/instances/committed-use-discounts-overview (resource-based, N2)",
                        "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.37", "3y": "0.55"}},
-        "spotBand": {"source": "https://cloud.google.com/spot-vms/pricing (Spot VMs: 60-91% off on-demand; typical: the N2 spot table)",
-                     "as_of": EXTRAS_AS_OF, "low": "0.60", "high": "0.91"},
+        # No spotBand here: the table lists GCP's spot prices, and the band is their range (below).
         "regions": {
             r: {"fixed": {
-                "publicIpv4Hourly": "0.005", "loadBalancerPerGiB": "0.008",
-                "disk": {"pd-balanced": bal, "pd-ssd": ssd, "pd-standard": std},
+                # Disks, in-use IPv4 and Cloud NAT come with the instance table (--gcp-pricing).
+                "loadBalancerPerGiB": "0.008",
                 "internetEgress": T((1024, "0.12"), (9216, "0.11"), (None, "0.08")),
-                "extrasSource": ["https://cloud.google.com/vpc/network-pricing#ipaddress (external IPv4 in use)",
-                                 "https://cloud.google.com/vpc/network-pricing#lb (data processed)",
-                                 "https://cloud.google.com/compute/disks-image-pricing#disk (per GB-month)",
+                "extrasSource": ["https://cloud.google.com/vpc/network-pricing#lb (data processed)",
                                  "https://cloud.google.com/vpc/network-pricing#internet_egress (Premium Tier)"],
                 "extrasAsOf": EXTRAS_AS_OF}}
-            for r, bal, ssd, std in (
-                ("us-central1", "0.10", "0.17", "0.04"), ("us-east1", "0.10", "0.17", "0.04"), ("us-west1", "0.10", "0.17", "0.04"),
-                ("europe-west1", "0.11", "0.187", "0.044"), ("europe-west4", "0.11", "0.187", "0.044"),
-                ("europe-west3", "0.13", "0.221", "0.052"), ("asia-east1", "0.11", "0.187", "0.044"),
-                ("asia-northeast1", "0.13", "0.221", "0.052"))},
+            for r in ("us-central1", "us-east1", "us-west1", "europe-west1", "europe-west4", "europe-west3",
+                      "asia-east1", "asia-northeast1")},
     },
     "azure": {
         "controlPlane": {"source": "https://azure.microsoft.com/pricing/details/kubernetes-service/ (Premium: long-term support)",
@@ -123,7 +122,8 @@ def apply_extras(name, doc):
     extra = EXTRAS[name]
     doc["controlPlane"] = extra["controlPlane"]
     doc["commitment"] = extra["commitment"]
-    doc["spotBand"] = extra["spotBand"]
+    if "spotBand" in extra:
+        doc["spotBand"] = extra["spotBand"]
     for region, block in doc["regions"].items():
         fixed = block.setdefault("fixed", {})
         fixed.update(extra["regions"][region]["fixed"])
@@ -188,40 +188,67 @@ for r, v in aws_regions.items():
     }
 
 # ---------------- GCP
+# Per region and machine type, on-demand (`hour`) and spot (`hour_spot`) from the Cyclenerd table,
+# generated from the Cloud Billing Catalog API; its disks, in-use IPv4 and Cloud NAT too. The
+# cluster autoscaler's table names the machine types and gives us-central1's N2 vCPU/GiB rates.
 g = open(ARGS.gce).read()
 def block(name):
     m = re.search(name + r" = map\[string\]float64\{(.*?)\n\t\}", g, re.S)
     return dict(re.findall(r'"([a-z0-9-]+)":\s+([0-9.]+)', m.group(1)))
 od, pre = block("instancePrices"), block("preemptiblePrices")
+gp = yaml.load(open(ARGS.gcp_pricing), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+# "Thu Jul 30 06:13:17 2026": the day the table was generated is the date of its prices.
+GP_AS_OF = dt.datetime.strptime(gp["about"]["generated"], "%a %b %d %H:%M:%S %Y").date().isoformat()
+GP_TABLE = (f"github.com/Cyclenerd/google-cloud-pricing-cost-calculator pricing.yml (generated {GP_AS_OF} "
+            f"from the Cloud Billing Catalog API)")
+GP_SRC = GP_TABLE + ": on-demand and spot per machine type and region"
+gp_inst, gp_store, gp_net = gp["compute"]["instance"], gp["compute"]["storage"], gp["compute"]["network"]
 gtypes = [f"n2-{k}-{n}" for k in ("highcpu","standard","highmem") for n in (2,4,8,16,32,48,64,80,96)]
-# Factor: the region's N2 predefined vCPU rate over us-central1's (cloud.google.com/compute/vm-instance-pricing).
-gcp_regions = {"us-central1": "1", "us-east1": "1", "us-west1": "1", "europe-west4": "1.1009", "asia-east1": "1.158", "europe-west1": "1.1009", "europe-west3": "1.2864", "asia-northeast1": "1.2854"}
-gcp = {"cloud": "gcp", "currency": "USD", "as_of": "2026-08-22",
-       "controlPlane": {"source": "https://cloud.google.com/kubernetes-engine/pricing", "as_of": "2026-08-22",
+gtypes += [t for t in sorted(od) if t not in gtypes and t in pre and re.match(r"^(e2|n1|n2|n2d|c2|c2d|c3|t2d|n4)-", t)]
+def gp_cost(t, r):
+    """The source's row of type t in region r: (on-demand, spot), or None where it lists no such type there."""
+    c = (gp_inst.get(t) or {}).get("cost", {}).get(r) or {}
+    return (c["hour"], c["hour_spot"]) if "hour" in c and "hour_spot" in c else None
+REF = "n2-standard-8"
+rates = {"predefined": (block("predefinedCpuPricePerHour")["n2"], block("predefinedMemoryPricePerHourPerGb")["n2"]),
+         "custom": (block("customCpuPricePerHour")["n2"], block("customMemoryPricePerHourPerGb")["n2"])}
+gcp = {"cloud": "gcp", "currency": "USD", "as_of": GP_AS_OF,
+       "controlPlane": {"source": "https://cloud.google.com/kubernetes-engine/pricing", "as_of": GP_AS_OF,
                         "hourly": {"standard": "0.10"}},
        "regions": {}}
-for r, f in gcp_regions.items():
-    f = D(f)
-    inst = {t: {"onDemand": q(D(od[t]) * f), "spot": q(D(pre[t]) * f)} for t in gtypes}
-    for t in sorted(od):
-        if t not in inst and t in pre and re.match(r"^(e2|n1|n2|n2d|c2|c2d|c3|t2d|n4)-", t):
-            inst[t] = {"onDemand": q(D(od[t]) * f), "spot": q(D(pre[t]) * f)}
+for r in ("us-central1", "us-east1", "us-west1", "europe-west4", "asia-east1", "europe-west1", "europe-west3", "asia-northeast1"):
+    # A type the source does not list in the region is left out: pricing it is an error naming it.
+    inst = {t: {"onDemand": q(c[0]), "spot": q(c[1])} for t in gtypes if (c := gp_cost(t, r))}
+    ref_od, ref_spot = (D(str(x)) for x in gp_cost(REF, r))
+    # N2 custom shapes (no row in the source): the autoscaler's us-central1 rates x this region's
+    # n2-standard-8 price over us-central1's, and spot at this region's n2-standard-8 discount.
+    factor = ref_od / D(str(gp_cost(REF, "us-central1")[0]))
     gcp["regions"][r] = {
-        "source": "github.com/kubernetes/autoscaler cluster-autoscaler/cloudprovider/gce/gce_price_info.go (us-central1 list and spot prices) x the region's N2 vCPU rate over us-central1's (https://cloud.google.com/compute/vm-instance-pricing)",
-        "as_of": "2026-08-22",
-        # Custom N2 shapes: what gce_price_info.go prices them at, spot at the same ratio as the
-        # predefined n2-standard spot price (0.0940 / 0.3885).
-        "spotDiscount": q(1 - D(pre["n2-standard-8"]) / D(od["n2-standard-8"])),
-        "rates": {"predefined": {"n2": {"vcpu": q6(D("0.031611") * f), "gib": q6(D("0.004237") * f)}},
-                  "custom": {"n2": {"vcpu": q6(D("0.033174") * f), "gib": q6(D("0.004446") * f)}}},
+        "source": GP_SRC, "as_of": GP_AS_OF,
+        "spotDiscount": q(1 - ref_spot / ref_od),
+        "rates": {kind: {"n2": {"vcpu": q6(D(v) * factor), "gib": q6(D(m) * factor)}} for kind, (v, m) in rates.items()},
+        "ratesSource": "github.com/kubernetes/autoscaler cluster-autoscaler/cloudprovider/gce/gce_price_info.go "
+                       f"(us-central1 N2 rates) x the region's {REF} price over us-central1's in the table above",
         "instances": inst,
-        "fixed": {"source": ['https://cloud.google.com/nat/pricing', 'https://cloud.google.com/vpc/network-pricing#lb', 'https://cloud.google.com/kms/pricing'],
-                  "as_of": "2026-08-22",
-                  # Cloud NAT bills $0.0014 per VM-hour up to 32 VMs: the cap is what a gateway in front of
-                  # an autoscaled cluster pays.
-                  "natGatewayHourly": "0.044", "natGatewayPerGiB": "0.045",
-                  "loadBalancerHourly": "0.025", "kmsKeyMonthly": "0.06", "healthCheckMonthly": "0"},
+        "fixed": {"source": [GP_TABLE + " (pd-balanced/pd-ssd/pd-standard per GB-month, external IPv4 in use, Cloud NAT)",
+                             'https://cloud.google.com/vpc/network-pricing#lb', 'https://cloud.google.com/kms/pricing'],
+                  "as_of": GP_AS_OF,
+                  # Cloud NAT bills per VM-hour up to 32 VMs: the cap is what a gateway in front of an
+                  # autoscaled cluster pays.
+                  "natGatewayHourly": listed(gp_net["nat"]["gateway"]["cost"][r]["hour"]),
+                  "natGatewayPerGiB": listed(gp_net["nat"]["data"]["cost"][r]["month"]),
+                  "loadBalancerHourly": "0.025", "kmsKeyMonthly": "0.06", "healthCheckMonthly": "0",
+                  "publicIpv4Hourly": listed(gp_net["ip"]["vm"]["cost"][r]["hour"]),
+                  "disk": {kind: listed(gp_store[key]["cost"][r]["month"])
+                           for kind, key in (("pd-balanced", "balanced"), ("pd-ssd", "ssd"), ("pd-standard", "hdd"))}},
     }
+
+# The band (shown where a spot price is derived, an N2 custom shape): the lowest and the highest
+# discount the table lists for the catalog's types in the catalog's regions.
+discounts = [1 - D(e["spot"]) / D(e["onDemand"]) for b in gcp["regions"].values() for e in b["instances"].values()]
+gcp["spotBand"] = {"source": GP_TABLE + ": the range of its spot discounts over the catalog's machine types and regions",
+                   "as_of": GP_AS_OF, "low": str(min(discounts).quantize(D("0.01"), ROUND_HALF_UP)),
+                   "high": str(max(discounts).quantize(D("0.01"), ROUND_HALF_UP))}
 
 # ---------------- Azure
 az = open(ARGS.azure).read()

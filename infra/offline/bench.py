@@ -4,7 +4,7 @@ and print wall time, resource count, and the time to import the SDKs it needs (a
     python -m infra.offline.bench [--repeat N] [--cost]
 
 --cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
-at most 1.3x and 3x the plan's median).
+at most 1.3x and 3x the plan's median; a traffic stack has no `--compare`).
 
 Run on purpose; no test times anything.
 """
@@ -83,7 +83,9 @@ def comparable(stack: str) -> bool:
 
 
 def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]:
-    """Median time of `cost` and `cost --compare`, each over the plan's median."""
+    """Median time of `cost` and `cost --compare`, each over the plan's median. A traffic stack has
+    no cluster to price on another cloud, nor a kubernetes stack node pools of the program's
+    (`--compare` refuses both), so only their `cost` is timed."""
     commands = {"cost": ("cost",), "cost --compare": ("cost", "--compare")}
     if not comparable(stack):
         del commands["cost --compare"]
