@@ -75,13 +75,17 @@ class ClusterComponent(pulumi.ComponentResource):
         self.api_access = out.api_access
         self.key = out.key
         self.node_pools = pulumi.Output.from_input(node_pool_summary(spec))
-        self.register_outputs({
+        self.register_outputs(self.public_outputs())
+
+    def public_outputs(self) -> dict[str, Any]:
+        """What the component registers: exactly its public fields."""
+        return {
             "clusterName": self.cluster_name,
             "endpoint": self.endpoint,
             "kubeconfig": self.kubeconfig,
             "oidcIssuer": self.oidc_issuer,
             "nodePools": self.node_pools,
-        })
+        }
 
     def _build(self, name: str, spec: ClusterSpec) -> ClusterOutputs:
         """Declare the cloud's resources; each cloud module overrides this."""
@@ -99,6 +103,11 @@ def node_pool_summary(spec: ClusterSpec) -> list[dict[str, Any]]:
 
 
 def pool_summary(pool: NodePoolSpec) -> dict[str, Any]:
+    if not pool.managed:
+        # A node group of an existing cluster: what selects it, and its shape where the stack file gives it.
+        shape = {"vcpu": pool.vcpu, "memoryGiB": pool.memory_gib} if pool.vcpu else {}
+        return {"name": pool.name, "nodeSelector": pool.node_selector, **shape,
+                "taints": [t.render() for t in pool.node_taints]}
     return {
         "name": pool.name,
         "machineTypes": list(pool.machine_types),

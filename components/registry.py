@@ -10,7 +10,9 @@ if TYPE_CHECKING:
 
 _MODULES = {"aws": ("components.aws", "EksCluster"),
             "gcp": ("components.gcp", "GkeCluster"),
-            "azure": ("components.azure", "AksCluster")}
+            "azure": ("components.azure", "AksCluster"),
+            # An existing cluster: no cloud SDK at all.
+            "kubernetes": ("components.kubernetes", "ExistingCluster")}
 
 
 def cluster_class(cloud: str) -> type[ClusterComponent]:

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 CLOUDS = ("aws", "gcp", "azure")
+# An existing cluster the program only puts workloads on, reached through a kubeconfig: no cloud
+# resources, no node pools of its own (im-platform:cloud kubernetes). Not one of CLOUDS, which are
+# the three the program builds clusters on, prices and compares.
+KUBERNETES = "kubernetes"
+STACK_KINDS = (*CLOUDS, KUBERNETES)
 
 # Pinned default: the newest minor in standard support on EKS, GKE and AKS alike, by the calendars
 # in infra/config/kubernetes_versions.yaml (tests/test_versions.py holds the two together). Users move
@@ -59,6 +64,10 @@ class NodePoolSpec:
     labels: tuple[tuple[str, str], ...] = ()
     taints: tuple[Taint, ...] = ()
     arch: str = "x86_64"  # or "arm64" (Graviton, Ampere): only tiers whose images are multi-arch
+    # False: a node group of an existing cluster (im-platform:cloud kubernetes) that `labels` select.
+    # The program neither creates nor scales it: no machine types, min_nodes = max_nodes = 0, and
+    # vcpu/memory_gib 0 where the stack file does not give the nodes' shape.
+    managed: bool = True
 
     @property
     def machine_type(self) -> str:
@@ -76,6 +85,12 @@ class NodePoolSpec:
         if self.spot:
             merged[SPOT_LABEL_KEY] = SPOT_LABEL_VALUE
         return merged
+
+    @property
+    def node_selector(self) -> dict[str, str]:
+        """What pins a pod to this pool: the label the program puts on the pool's nodes, or on an
+        existing cluster the labels its nodes already carry."""
+        return {POOL_LABEL_KEY: self.name} if self.managed else dict(self.labels)
 
     @property
     def node_taints(self) -> tuple[Taint, ...]:
@@ -324,6 +339,10 @@ class ClusterSpec:
     # The public tiers' TLS (im-platform:tls, or the traffic stack that routes to this one); None:
     # no name is known, so the public tiers serve plain TCP (a policy violation).
     tls: TlsSpec | None = None
+    # im-platform:cloud kubernetes only: the kubeconfig file and context the Kubernetes provider
+    # reads (None: the provider's own default, $KUBECONFIG or ~/.kube/config, and its current context).
+    kubeconfig: str | None = None
+    kube_context: str | None = None
 
     @property
     def is_prod(self) -> bool:
@@ -343,6 +362,7 @@ class ClusterSpec:
 
     @property
     def system_pool(self) -> NodePoolSpec:
+        """The managed clusters' add-on pool (an existing cluster need not name one)."""
         return next(p for p in self.node_pools if p.is_system)
 
     @property

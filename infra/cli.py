@@ -59,6 +59,12 @@ def render_tree(plan: Any) -> str:
         lines.append("Node pools:")
         width = max(len(p["name"]) for p in pools)
         for p in pools:
+            if "nodeSelector" in p:
+                # An existing cluster's node group: selected, never created or scaled by the program.
+                selector = ", ".join(f"{k}={v}" for k, v in p["nodeSelector"].items())
+                shape = f"  {p['vcpu']} vCPU, {p['memoryGiB']} GiB" if p.get("vcpu") else ""
+                lines.append(f"  {p['name']:<{width}}  existing nodes {selector}{shape}")
+                continue
             types = ", ".join(p["machineTypes"])
             spot = "spot" if p["spot"] else "on-demand"
             lines.append(f"  {p['name']:<{width}}  {types}  {p['minNodes']}..{p['maxNodes']} nodes  {spot}")

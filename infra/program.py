@@ -9,7 +9,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components import k8s, naming, registry
-from components.spec import ClusterSpec, ServiceSpec
+from components.spec import KUBERNETES, ClusterSpec, ServiceSpec
 from infra.config.errors import ConfigError
 from infra.config.loader import load_spec
 
@@ -108,11 +108,19 @@ def main() -> None:
     workloads = k8s.deploy(name, cluster, spec)
     pulumi.export("cloud", spec.cloud)
     pulumi.export("environment", spec.environment)
-    pulumi.export("region", spec.region)
-    pulumi.export("clusterName", cluster.cluster_name)
-    pulumi.export("endpoint", cluster.endpoint)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("oidcIssuer", cluster.oidc_issuer)
+    if spec.cloud == KUBERNETES:
+        # An existing cluster: its region, endpoint, credentials and issuer are not the program's;
+        # what it was told to reach is.
+        if spec.kubeconfig:
+            pulumi.export("kubeconfigPath", spec.kubeconfig)
+        if spec.kube_context:
+            pulumi.export("context", spec.kube_context)
+    else:
+        pulumi.export("region", spec.region)
+        pulumi.export("clusterName", cluster.cluster_name)
+        pulumi.export("endpoint", cluster.endpoint)
+        pulumi.export("kubeconfig", cluster.kubeconfig)
+        pulumi.export("oidcIssuer", cluster.oidc_issuer)
     pulumi.export("nodePools", cluster.node_pools)
     if workloads and workloads.tiers:
         pulumi.export("services", workloads.endpoints())

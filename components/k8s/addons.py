@@ -21,7 +21,7 @@ from components.k8s.base import (
     zone_spread,
 )
 from components.k8s.cloud_addons import CLOUD_ADDON_MODULES
-from components.spec import POOL_LABEL_KEY, CapacityBufferSpec, ClusterSpec
+from components.spec import CapacityBufferSpec, ClusterSpec
 
 TIER_PRIORITY_CLASS = "im-platform-tier"
 TIER_PRIORITY = 1000
@@ -130,7 +130,7 @@ class ClusterAddons(K8sComponent):
                         service_account_name=BUFFER_ACCOUNT,
                         automount_service_account_token=False,
                         enable_service_links=False,
-                        node_selector={POOL_LABEL_KEY: pool.name},
+                        node_selector=pool.node_selector,
                         # Everything the pool's nodes carry, spot included: warm room on that very pool.
                         tolerations=tolerations(spec.cloud, pool, allow_spot=pool.spot) or None,
                         topology_spread_constraints=zone_spread(name),

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.base import ClusterComponent
-from components.spec import SPOT_TAINT, NodePoolSpec, Taint
+from components.spec import KUBERNETES, SPOT_TAINT, NodePoolSpec, Taint
 
 NAME_LABEL = "app.kubernetes.io/name"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
@@ -35,6 +35,21 @@ CLOUD_SPOT_TAINTS: dict[str, tuple[Taint, ...]] = {
 def cluster_provider(name: str, cluster: ClusterComponent) -> k8s.Provider:
     """The only Kubernetes provider: every object goes to this cluster, never to whatever the
     ambient kubeconfig of the machine running `pulumi up` points at."""
+    spec = cluster.spec
+    if spec.cloud == KUBERNETES:
+        return k8s.Provider(
+            naming.child_name(name, "k8s"),
+            # The kubeconfig file (the provider reads it and expands ~/) and context the stack file
+            # names. Unset, "" and not None: the SDK would otherwise put $KUBECONFIG itself here, which
+            # the provider reads as one path (a list of several breaks it); "" leaves the lookup
+            # to client-go's own rules ($KUBECONFIG, then ~/.kube/config) and its current context.
+            kubeconfig=spec.kubeconfig or "",
+            context=spec.kube_context,
+            # No cluster_identifier: the provider is replaced (and every object recreated) exactly
+            # when the kubeconfig's active cluster changes, which is when the objects are elsewhere.
+            enable_server_side_apply=True,
+            opts=cluster.opts(),
+        )
     return k8s.Provider(
         naming.child_name(name, "k8s"),
         # Exec authentication, built only from the endpoint, the CA and the plugin (pitfalls 7, 8).

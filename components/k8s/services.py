@@ -23,7 +23,7 @@ from components.k8s.base import (
     tolerations,
     zone_spread,
 )
-from components.spec import POOL_LABEL_KEY, TLS_MOUNT_PATH, TLS_PROXY_PORT, ClusterSpec, ServiceSpec, TlsSpec
+from components.spec import KUBERNETES, TLS_MOUNT_PATH, TLS_PROXY_PORT, ClusterSpec, ServiceSpec, TlsSpec
 
 PORT_NAME = "app"
 TMP_SIZE_LIMIT = "256Mi"
@@ -70,7 +70,9 @@ def tls_mode(service: ServiceSpec, tls: TlsSpec | None) -> str | None:
 
 
 def public_annotations(cloud: str, service: ServiceSpec, tls: TlsSpec | None = None) -> dict[str, str]:
-    found = dict(PUBLIC_SERVICE_ANNOTATIONS[cloud])
+    # An existing cluster: whatever load balancer implementation it runs (MetalLB, kube-vip, a
+    # cloud's own) takes a plain LoadBalancer Service.
+    found = dict(PUBLIC_SERVICE_ANNOTATIONS.get(cloud, {}))
     if cloud == "aws":
         found[AWS_LISTENER_ATTRIBUTES.format(port=service.public_port)] = f"tcp.idle_timeout.seconds={NLB_IDLE_TIMEOUT_SECONDS}"
         found[AWS_TARGET_GROUP_ATTRIBUTES] = ",".join([
@@ -272,7 +274,7 @@ class ServiceTier(K8sComponent):
             priority_class_name=priority_class,
             # Above drainSeconds: the preStop wait, then time to close after SIGTERM.
             termination_grace_period_seconds=service.termination_grace_seconds,
-            node_selector={POOL_LABEL_KEY: pool.name} if pool else None,
+            node_selector=pool.node_selector if pool else None,
             tolerations=tolerations(spec.cloud, pool, service.allow_spot) or None,
             topology_spread_constraints=zone_spread(service.name),
             security_context=pod_security_context(),
@@ -324,7 +326,7 @@ class ServiceTier(K8sComponent):
                 selector=selector(service.name),
                 ports=[port],
             )
-            annotations = public_annotations(spec.cloud, service, self.tls)
+            annotations = public_annotations(spec.cloud, service, self.tls) or None
             if lb_class:
                 opts = self.opts(
                     # The controller's webhook must be up when the Service is created.
@@ -357,14 +359,16 @@ class ServiceTier(K8sComponent):
         if service.public and self.tls_mode == "proxy":
             # From anywhere (the load balancer keeps client addresses) to the TLS sidecar only; the
             # plain port only from the node network (the AWS NLB's health checks; kubelet probes
-            # are not subject to policies).
+            # are not subject to policies). An existing cluster's node network is not the program's
+            # to know, and no cloud load balancer checks the plain port there: the sidecar only.
             ingress = [
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=TLS_PROXY_PORT)]),
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=spec.network_cidr))],
-                    ports=port),
             ]
+            if spec.cloud != KUBERNETES:
+                ingress.append(k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=spec.network_cidr))],
+                    ports=port))
         elif service.public:
             # From anywhere (the load balancer keeps client addresses), only to the tier's port.
             ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=port)]

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import naming
 from components.base import ClusterComponent
-from components.dr.aws import web_identity_trust
 from components.dr.rclone import AWS_AUDIENCE
 from components.k8s.base import (
     K8sComponent,
@@ -34,6 +32,9 @@ from components.k8s.base import (
     restricted_namespace_labels,
 )
 from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, TLS_PROXY_PORT, ClusterSpec, TlsSpec
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
 
 CERT_MANAGER_CHART = "cert-manager"
 CERT_MANAGER_CHART_VERSION = "v1.19.2"
@@ -251,6 +252,12 @@ class CertManager(K8sComponent):
     def __init__(self, name: str, cluster: ClusterComponent, spec: ClusterSpec, tls: TlsSpec, provider: k8s.Provider,
                  namespaces: dict[str, tuple[pulumi.Input[str], list[pulumi.Resource]]],
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        # Route 53 and IAM through pulumi_aws, imported here: the TLS sidecar's parts above serve
+        # stacks that declare no cert-manager (an existing cluster imports no cloud SDK at all).
+        import pulumi_aws as aws
+
+        from components.dr.aws import web_identity_trust
+
         super().__init__(name, provider, opts)
         namespace = k8s.core.v1.Namespace(
             self.child("namespace"),

@@ -61,3 +61,13 @@ class DuplicateKeyError(ConfigError):
         super().__init__(key, MISSING, "")
         self.args = (f"{key} is set twice in {file} (lines {first_line} and {line}): YAML keeps only the last, "
                      "silently; keep one",)
+
+
+class HiddenValueError(ConfigError):
+    """A value the message must not repeat (a credential, a kubeconfig's content): named by its key,
+    what it is and what is expected instead."""
+
+    def __init__(self, key: str, why: str, suggestion: str | None = None) -> None:
+        super().__init__(key, MISSING, "")
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        self.args = (f"{key} is {why}{hint}",)

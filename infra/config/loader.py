@@ -18,24 +18,27 @@ from typing import Any
 from components import shapes
 from components.naming import PROJECT
 from components.spec import (
-    CLOUDS,
     DEFAULT_COST_CURVE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_NETWORK_CIDR,
     DEFAULT_POD_CIDR,
     DEFAULT_SERVICE_CIDR,
+    KUBERNETES,
     POOL_LABEL_KEY,
     SPOT_LABEL_KEY,
+    STACK_KINDS,
     SYSTEM_POOL,
     TAINT_EFFECTS,
+    TLS_ISSUERS,
     ClusterSpec,
     CostSpec,
     Guardrails,
     NodePoolSpec,
     Taint,
+    TlsSpec,
 )
 from infra.config.access import read_access
-from infra.config.errors import MISSING, ConfigError, UnknownKeyError
+from infra.config.errors import MISSING, ConfigError, HiddenValueError, UnknownKeyError
 from infra.config.namespaces import aws_regions, check_namespaces
 from infra.config.readers import (  # noqa: F401 (re-exported: the readers' historical home)
     NS,
@@ -67,6 +70,8 @@ PROVIDER_KEYS = {
         "gcp:region": (re.compile(r"^[a-z]+-[a-z]+\d+$"), "a GCP region such as asia-east1"),
     },
     "azure": {"azure-native:location": (re.compile(r"^[a-z]+[a-z0-9]*$"), "an Azure location name such as westeurope")},
+    # An existing cluster: no cloud provider is configured, so every key above is refused.
+    KUBERNETES: {},
 }
 _REGION_KEY = {"aws": "aws:region", "gcp": "gcp:region", "azure": "azure-native:location"}
 
@@ -262,6 +267,164 @@ def _read_pod_cidr(path: str, value: Any) -> str:
     return str(net)
 
 
+# ---------------------------------------------------------------------------------------------
+# An existing cluster (im-platform:cloud kubernetes): reached through a kubeconfig, nothing of it created.
+
+EXISTING_CLUSTER_KEYS = ("kubeconfig", "context", "kubernetesVersion", "nodePools")
+EXISTING_POOL_KEYS = ("labels", "taints", "vcpu", "memoryGiB")
+# Keys of a managed cluster or pool that an existing one cannot honour, each with the reason.
+_MANAGED_ONLY = "the program neither creates nor scales an existing cluster's nodes"
+EXISTING_CLUSTER_REFUSED = {
+    "network": "the cluster's network is its own: the program creates none on an existing cluster",
+    "apiAllowedCidrs": "the API endpoint is the cluster's own: limit who reaches it where the cluster is run",
+    "admins": "admins are granted through a cloud's access mechanism (EKS access entries, GKE IAM, AKS role "
+              "assignments); on an existing cluster, bind RBAC roles where the cluster is run",
+    "viewers": "viewers are granted through a cloud's access mechanism (EKS access entries, GKE IAM, AKS role "
+               "assignments); on an existing cluster, bind RBAC roles where the cluster is run",
+}
+EXISTING_POOL_REFUSED = {
+    "minNodes": f"{_MANAGED_ONLY}: its node group's size is set where the cluster is run",
+    "maxNodes": f"{_MANAGED_ONLY}: its node group's size is set where the cluster is run",
+    "spot": f"{_MANAGED_ONLY}: select spot nodes by their labels and list their taints (a tier on the pool "
+            "tolerates exactly those)",
+    "arch": f"{_MANAGED_ONLY}: select the architecture with a label (kubernetes.io/arch: arm64)",
+    "instanceType": f"{_MANAGED_ONLY}: give the nodes' shape as vcpu and memoryGiB",
+}
+# Kubeconfig content written into the stack file: a committed file, copied into the state, is no
+# place for a credential (and the program reads no server, CA or user but the kubeconfig's).
+KUBECONFIG_CONTENT_RE = re.compile(r"(token|password|passwd|secret|key|cert|certificate|username|user|server|insecure|"
+                                   r"auth|credential|exec|kubeconfig.?data|ca.?data)", re.IGNORECASE)
+_NO_CREDENTIALS = ("kubeconfig content (its value not shown), and a stack file, committed and copied into the state, "
+                   f"never holds a credential: keep it in the kubeconfig file that {NS}cluster.kubeconfig names (best "
+                   "with an exec plugin that fetches short-lived tokens)")
+CONTEXT_RE = re.compile(r"^[^\s]{1,253}$")
+
+
+def read_kubeconfig_path(path: str, value: Any) -> str:
+    """A path to one kubeconfig file, never its content: absolute or under ~/ (which the provider
+    expands); a relative path would be resolved against the provider process's working directory."""
+    what = "a path to a kubeconfig file, absolute or under ~/, such as ~/.kube/config"
+    if isinstance(value, Mapping) and set(value) == {"secure"}:
+        raise ConfigError(path, "[secret]", f"expected {what}, in plain text: a path is no secret (and an encrypted "
+                                            "one could hold the kubeconfig itself, which never goes in a stack file)")
+    if isinstance(value, Mapping) or (isinstance(value, str) and ("\n" in value or value.lstrip().startswith(("{", "apiVersion")))):
+        raise HiddenValueError(path, f"the kubeconfig itself (its value not shown), where {what} is expected: "
+                                          "its credentials never go in a stack file (committed, and copied into the state)")
+    text = as_str(path, value, what=what)
+    if text.startswith("~") and not (text == "~" or text.startswith("~/")):
+        raise ConfigError(path, text, f"expected {what} (the provider expands ~/ only, not ~user/)")
+    if not (text.startswith("~/") or text.startswith("/")):
+        raise ConfigError(path, text, f"expected {what}: a relative path would be read from wherever the provider "
+                                      "process runs")
+    if ":" in text:
+        raise ConfigError(path, text, f"expected {what}: one file (the provider reads one path, not a $KUBECONFIG list)")
+    return text
+
+
+def read_selector(path: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """The labels an existing node group's nodes carry (any valid label, kubernetes.io's included)."""
+    labels = as_mapping(path, value)
+    if not labels:
+        raise ConfigError(path, {}, "expected the labels that select this pool's nodes, e.g. {node-pool: gateway}")
+    out = []
+    for key, val in labels.items():
+        prefix, _, name = str(key).rpartition("/")
+        if not LABEL_NAME_RE.match(name) or (prefix and (len(prefix) > 253 or not LABEL_PREFIX_RE.match(prefix))):
+            raise ConfigError(f"{path}.{key}", key, "expected a Kubernetes label key: [prefix/]name, name of at most 63 "
+                                                    "letters, digits, '-', '_' or '.'")
+        if not isinstance(val, str) or not LABEL_VALUE_RE.match(val):
+            raise ConfigError(f"{path}.{key}", val, "expected a label value: at most 63 letters, digits, '-', '_' or '.', "
+                                                    "as a string (quote true, false and numbers)")
+        out.append((str(key), val))
+    return tuple(sorted(out))
+
+
+def read_existing_pool(path: str, name: str, value: Any) -> NodePoolSpec:
+    pool = as_mapping(path, value)
+    for key, why in EXISTING_POOL_REFUSED.items():
+        if key in pool:
+            raise ConfigError(f"{path}.{key}", pool[key], f"but {NS}cloud is {KUBERNETES}: {why}")
+    check_keys(path, pool, EXISTING_POOL_KEYS)
+    selector = required(path, pool, "labels", read_selector)
+    vcpu = optional(path, pool, "vcpu", lambda p, v: as_int(p, v, 1), 0)
+    memory = optional(path, pool, "memoryGiB", lambda p, v: as_int(p, v, 1), 0)
+    if bool(vcpu) != bool(memory):
+        given, missing = ("vcpu", "memoryGiB") if vcpu else ("memoryGiB", "vcpu")
+        raise ConfigError(f"{path}.{missing}", MISSING, f"required with {given}: the nodes' shape, both or neither "
+                                                        "(tiers and buffers are checked to fit on one node)")
+    return NodePoolSpec(name=name, vcpu=vcpu, memory_gib=memory, min_nodes=0, max_nodes=0, machine_types=(),
+                        labels=selector, taints=optional(path, pool, "taints", read_taints, ()), managed=False)
+
+
+def read_existing_cluster(value: Any) -> dict[str, Any]:
+    """`im-platform:cluster` of a kubernetes stack: how to reach it, its minor, the node groups tiers may name."""
+    path = f"{NS}cluster"
+    cluster = as_mapping(path, value)
+    for key in cluster:
+        if key in EXISTING_CLUSTER_REFUSED:
+            raise ConfigError(f"{path}.{key}", cluster[key], f"but {NS}cloud is {KUBERNETES}: {EXISTING_CLUSTER_REFUSED[key]}")
+        if key not in EXISTING_CLUSTER_KEYS and KUBECONFIG_CONTENT_RE.search(str(key)):
+            raise HiddenValueError(f"{path}.{key}", _NO_CREDENTIALS)
+    check_keys(path, cluster, EXISTING_CLUSTER_KEYS)
+    kubeconfig = optional(path, cluster, "kubeconfig", read_kubeconfig_path, None)
+    context = optional(path, cluster, "context", lambda p, v: as_str(
+        p, v, CONTEXT_RE, "the name of a context in the kubeconfig, such as kind-im-dev"), None)
+    version = optional(path, cluster, "kubernetesVersion", read_version, DEFAULT_KUBERNETES_VERSION)
+    pools_path = f"{path}.nodePools"
+    pools = []
+    listed: Mapping[str, Any] = optional(path, cluster, "nodePools", as_mapping, {})
+    for name, pool in listed.items():
+        if not isinstance(name, str) or not POOL_NAME_RE.match(name):
+            raise ConfigError(f"{pools_path}.{name}", name,
+                              "expected a pool name: a lowercase letter, then lowercase letters or digits, at most 12 characters")
+        pools.append(read_existing_pool(f"{pools_path}.{name}", name, pool))
+    return {"kubernetes_version": version, "node_pools": tuple(pools), "kubeconfig": kubeconfig, "kube_context": context}
+
+
+EXISTING_STACK_REFUSED = {
+    "guardrails": "the guardrails hold the node pools the program scales and what they cost, and an existing "
+                  "cluster's nodes are neither its to scale nor priced; remove it",
+    "cost": "`cost` prices cloud nodes and fees, and an existing cluster's stack has neither (its nodes are not "
+            "priced); remove it",
+    "dr": "a DR pair's object store, replication and trust are cloud resources, and its traffic stack fails over "
+          "between cloud load balancers: an existing cluster's stack is never half of a pair; remove it",
+}
+
+
+def refuse_on_existing_cluster(own: Mapping[str, Any], other: Mapping[str, Any]) -> None:
+    """What a kubernetes stack cannot have: the cloud-only sections, and the default Kubernetes
+    provider's own keys (nothing reads them: the program's provider takes im-platform:cluster's)."""
+    for key, why in EXISTING_STACK_REFUSED.items():
+        if key in own:
+            raise ConfigError(f"{NS}{key}", structured_or_raw(own[key]), f"but {NS}cloud is {KUBERNETES}: {why}")
+    for key in other:
+        if str(key).startswith("kubernetes:"):
+            name = str(key).partition(":")[2]
+            instead = f"{NS}cluster.{name}" if name in ("kubeconfig", "context") else None
+            raise HiddenValueError(str(key), "a key of the default Kubernetes provider (its value not shown), which the "
+                                             "program never uses: its own provider reads "
+                                             f"{NS}cluster.kubeconfig and {NS}cluster.context", instead)
+
+
+def refuse_acme(raw: Any, tls: TlsSpec | None, stack: str) -> None:
+    """On an existing cluster only the certificate the user provides (issuer own): the ACME issuers
+    solve their challenges in Route 53 through AWS IAM resources, which a kubernetes stack never declares."""
+    why = ("ACME certificates are issued through DNS-01 challenges in Route 53, with AWS IAM resources, and an "
+           "existing cluster's stack declares no cloud resources: set issuer: own and create the Secret "
+           "(secretName) in each public tier's namespace yourself, e.g. with the cluster's own cert-manager")
+    if tls is not None and tls.traffic_stacks:
+        raise ConfigError(f"{NS}traffic.stacks", stack, f"but traffic stack {tls.traffic_stacks[0]} routes to {stack}, "
+                                                        f"a {KUBERNETES} stack: a traffic stack switches between the two "
+                                                        "cloud stacks of a DR pair, and an existing cluster is never one")
+    block = raw if raw is None else structured(f"{NS}tls", raw)
+    if isinstance(block, Mapping):
+        issuer = block.get("issuer")
+        if issuer is None:
+            raise ConfigError(f"{NS}tls.issuer", MISSING, f"required on a {KUBERNETES} stack, and only own: {why}")
+        if TLS_ISSUERS.get(str(issuer)):
+            raise ConfigError(f"{NS}tls.issuer", issuer, f"but {NS}cloud is {KUBERNETES}: {why}")
+
+
 def read_guardrails(value: Any) -> Guardrails:
     path = f"{NS}guardrails"
     obj = as_mapping(path, value)
@@ -366,6 +529,9 @@ def read_provider(cloud: str, other: Mapping[str, Any]) -> dict[str, str]:
             continue
         for key in keys:
             if key in other:
+                if cloud == KUBERNETES:
+                    raise ConfigError(key, other[key], f"but {NS}cloud is {KUBERNETES}: an existing cluster's stack declares "
+                                                       "no cloud resources, so no cloud provider reads it; remove it")
                 raise ConfigError(key, other[key], f"but {NS}cloud is {cloud}: set only {', '.join(PROVIDER_KEYS[cloud])}")
     return found
 
@@ -405,10 +571,10 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     """
     own, other = split_keys(config)
     if "cloud" not in own:
-        raise ConfigError(f"{NS}cloud", MISSING, f"required: one of {', '.join(CLOUDS)}")
+        raise ConfigError(f"{NS}cloud", MISSING, f"required: one of {', '.join(STACK_KINDS)}")
     cloud = own["cloud"]
-    if cloud not in CLOUDS:
-        raise ConfigError(f"{NS}cloud", cloud, f"expected one of {', '.join(CLOUDS)}{_did_you_mean(str(cloud), CLOUDS)}")
+    if cloud not in STACK_KINDS:
+        raise ConfigError(f"{NS}cloud", cloud, f"expected one of {', '.join(STACK_KINDS)}{_did_you_mean(str(cloud), STACK_KINDS)}")
     if "environment" not in own:
         raise ConfigError(f"{NS}environment", MISSING, "required: a lowercase DNS label such as dev, staging or prod")
     environment = as_str(f"{NS}environment", own["environment"], ENVIRONMENT_RE,
@@ -417,8 +583,12 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     if "cluster" not in own:
         raise ConfigError(f"{NS}cluster", MISSING, "required: the cluster and its nodePools")
     cluster_raw = structured(f"{NS}cluster", own["cluster"])
-    cluster = read_cluster(cluster_raw, cloud)
-    cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
+    if cloud == KUBERNETES:
+        cluster = read_existing_cluster(cluster_raw)
+        refuse_on_existing_cluster(own, other)
+    else:
+        cluster = read_cluster(cluster_raw, cloud)
+        cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
     guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
     cost = read_cost(structured(f"{NS}cost", own["cost"])) if "cost" in own else CostSpec()
     services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
@@ -427,12 +597,14 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
                                     cluster["node_pools"]) if "capacityBuffer" in own else ()
     tls = read_tls(structured(f"{NS}tls", own["tls"]) if "tls" in own else None, stack=stack, project=project,
                    services=services)
+    if cloud == KUBERNETES:
+        refuse_acme(own.get("tls"), tls, stack)
     spec = ClusterSpec(
         project=project,
         stack=stack,
         cloud=cloud,
         environment=environment,
-        region=provider[_REGION_KEY[cloud]],
+        region=provider[_REGION_KEY[cloud]] if cloud in _REGION_KEY else "",
         gcp_project=provider.get("gcp:project"),
         deployer_is_service_principal=cloud == "azure" and (AZURE_SP_CONFIG in other or AZURE_SP_ENV in (env or {})),
         guardrails=guardrails,

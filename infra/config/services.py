@@ -153,7 +153,10 @@ def read_range(path: str, value: Any, low: int, high: int, unit: str = "") -> in
 
 
 def check_fits(path: str, value: Any, pool: NodePoolSpec, millicores: int | None = None, mem: int | None = None) -> None:
-    """A pod bigger than its pool's nodes never schedules, and no autoscaler can help it."""
+    """A pod bigger than its pool's nodes never schedules, and no autoscaler can help it. (An existing
+    cluster's pool whose shape the stack file does not give is not checked.)"""
+    if not pool.vcpu:
+        return
     if millicores is not None and millicores >= pool.vcpu * 1000:
         raise ConfigError(path, value, f"but pool {pool.name} has {pool.vcpu} vCPUs per node and the node keeps some for "
                                        f"itself: a pod must ask for less than {pool.vcpu} CPUs")
@@ -165,8 +168,13 @@ def check_fits(path: str, value: Any, pool: NodePoolSpec, millicores: int | None
 def read_pool_ref(path: str, value: Any, pools: Mapping[str, NodePoolSpec]) -> NodePoolSpec:
     if not isinstance(value, str) or value not in pools:
         raise ConfigError(path, value, f"expected the name of a pool in {NS}cluster.nodePools "
-                                       f"(one of: {', '.join(pools)}){_did_you_mean(str(value), tuple(pools))}")
+                                       f"{_pool_names(pools)}{_did_you_mean(str(value), tuple(pools))}")
     return pools[value]
+
+
+def _pool_names(pools: Mapping[str, NodePoolSpec]) -> str:
+    # An existing cluster's stack may name no pool at all.
+    return f"(one of: {', '.join(pools)})" if pools else "(it names none: add the pool, selected by its nodes' labels)"
 
 
 def read_env(path: str, value: Any) -> tuple[tuple[str, str], ...]:
@@ -305,8 +313,8 @@ def read_capacity_buffers(value: Any, pools: tuple[NodePoolSpec, ...]) -> tuple[
     for pool_name, item in buffers_map.items():
         path = f"{BUFFER_KEY}.{pool_name}"
         if pool_name not in by_pool:
-            raise ConfigError(path, pool_name, f"expected the name of a pool in {NS}cluster.nodePools (one of: "
-                                               f"{', '.join(by_pool)}){_did_you_mean(str(pool_name), tuple(by_pool))}")
+            raise ConfigError(path, pool_name, f"expected the name of a pool in {NS}cluster.nodePools "
+                                               f"{_pool_names(by_pool)}{_did_you_mean(str(pool_name), tuple(by_pool))}")
         pool = by_pool[pool_name]
         buf = as_mapping(path, item)
         check_keys(path, buf, BUFFER_KEYS)

@@ -60,7 +60,8 @@ def project_name() -> str:
         return str(yamlio.safe_load(fh)["name"])
 
 
-CLOUDS = ("aws", "gcp", "azure")
+# What `im-platform:cloud` may name (components.spec.STACK_KINDS): a stack name's part that says its cloud.
+CLOUDS = ("aws", "gcp", "azure", "kubernetes")
 
 
 def looks_like_a_file(stack: str) -> bool:

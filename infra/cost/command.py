@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from components import shapes
-from components.spec import CLOUDS, ClusterSpec
+from components.spec import CLOUDS, KUBERNETES, ClusterSpec
 from infra.config import versions
 from infra.config.errors import ConfigError
-from infra.cost import catalog, model, rightsize
+from infra.cost import catalog, existing, model, rightsize
 
 EXIT_OK = 0
 
@@ -438,6 +438,8 @@ def units(quantity: str, unit: str) -> str:
 
 
 def render(doc: Mapping[str, Any]) -> str:
+    if doc.get("cloud") == KUBERNETES:
+        return existing.render(doc)
     t = doc["totals"]
     lines = [f"Stack {doc['stack']}: {doc['cloud']} {doc['region']}, USD a month (1 month = 730 hours), "
              f"catalog of {doc['catalog']['as_of']}"]
@@ -532,6 +534,8 @@ def render(doc: Mapping[str, Any]) -> str:
 def chart(doc: Mapping[str, Any]) -> str:
     """The hourly modeled cost against fixed capacity as a Mermaid xychart (GitHub renders it)."""
     hourly_doc = doc.get("hourly")
+    if doc.get("cloud") == KUBERNETES:
+        return f"{doc['stack']}: an existing Kubernetes cluster, not priced (no node prices): no hourly chart"
     if not hourly_doc:
         return f"{doc['stack']}: no node pools, no hourly chart (its fees are {cents(doc['totals']['modeled'])} a month)"
     modeled = [cents(v).replace(",", "") for v in hourly_doc["modeled"]]
@@ -572,6 +576,9 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     # The traffic stack's pair (and a stack's DR peer) are looked up beside it, as `plan` does.
     with searching_beside(config_file):
         spec = traffic_pricing_spec(values, project, name) if is_traffic(values) else load_spec(values, project=project, stack=name)
+    if spec.cloud == KUBERNETES:
+        return existing_cluster_cost(spec, plan.resources, plan.warnings, compare_clouds=compare_clouds,
+                                     base_doc=base_doc, warn=warn)
     if compare_clouds and not spec.node_pools:
         raise ConfigError("--compare", True, f"stack {name} is a traffic stack (no cluster): there is no spec to price on another cloud")
     counts = model.count_fixed(((r["type"], r.get("inputs") or {}) for r in plan.resources), [r["name"] for r in plan.resources])
@@ -595,6 +602,25 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     if base_doc is not None:
         if "totals" not in base_doc:
             base_doc = price_plan_json(base_doc, spec)
+        check_base(base_doc, doc)
+        doc["change"] = base_change(base_doc, doc)
+    return doc
+
+
+def existing_cluster_cost(spec: ClusterSpec, resources: Sequence[Mapping[str, Any]], plan_warnings: Sequence[str], *,
+                          compare_clouds: bool, base_doc: Mapping[str, Any] | None,
+                          warn: Callable[[str], None] | None) -> dict[str, Any]:
+    """A kubernetes stack: not priced (infra.cost.existing), its change against a base all the same."""
+    if compare_clouds:
+        raise ConfigError("--compare", True, f"stack {spec.stack} is a {KUBERNETES} stack (an existing cluster): its nodes "
+                                             "are not the program's, so there are no node pools to price on a cloud")
+    for line in plan_warnings:
+        if warn:
+            warn(f"warning: {line}")
+    doc = existing.to_json(spec, resources)
+    if base_doc is not None:
+        if "totals" not in base_doc:
+            base_doc = existing.plan_base(base_doc, spec)
         check_base(base_doc, doc)
         doc["change"] = base_change(base_doc, doc)
     return doc

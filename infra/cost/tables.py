@@ -21,7 +21,8 @@ COMPARED = "prod-aws"
 
 def stack_row(doc: Mapping[str, Any]) -> str:
     t = doc["totals"]
-    return (f"| {doc['stack']} | {doc['cloud']} {doc['region']} | {cents(t['min'])} | {cents(t['modeled'])} | "
+    where = f"{doc['cloud']} {doc['region']}".strip()  # an existing cluster has no region
+    return (f"| {doc['stack']} | {where} | {cents(t['min'])} | {cents(t['modeled'])} | "
             f"{cents(t['max'])} | {cents(t['fixedCapacity'])} | {t['savingVsFixedCapacityPercent']}% | {t['savingPercent']}% |")
 
 

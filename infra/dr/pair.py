@@ -16,6 +16,7 @@ from components.spec import (
     DEFAULT_REPLICATION_INTERVAL_MINUTES,
     DEFAULT_STANDBY_REPLICAS_MIN,
     DR_ROLES,
+    KUBERNETES,
     ClusterSpec,
     DrSpec,
     ReplicationSpec,
@@ -117,6 +118,9 @@ def check_peer(spec: ClusterSpec, role: str, peer: ClusterSpec) -> None:
     """The rules that need both files: another cloud, same environment, named back, not both
     standby, no overlapping ranges."""
     name = peer.stack
+    if peer.cloud == KUBERNETES:
+        raise ConfigError(f"{DR_KEY}.peer", name, f"but {name} is a {KUBERNETES} stack (an existing cluster, no cloud "
+                                                  "resources): expected a stack on another cloud")
     if peer.cloud == spec.cloud:
         raise ConfigError(f"{DR_KEY}.peer", name, f"but {name} is on {peer.cloud} too: expected a stack on another cloud")
     if peer.environment != spec.environment:

@@ -73,9 +73,20 @@ def plan_once(stack: str) -> tuple[float, int]:
     return elapsed, len(json.loads(out)["resources"])
 
 
+def comparable(stack: str) -> bool:
+    """Whether `cost --compare` prices the stack: not a traffic stack (no cluster) nor an existing
+    cluster's (no node pools of the program's); both refuse it."""
+    from infra.offline.plan import project_name, read_stack_config, stack_file
+
+    values, _ = read_stack_config(stack_file(stack), project_name())
+    return "im-platform:traffic" not in values and values.get("im-platform:cloud") != "kubernetes"
+
+
 def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]:
     """Median time of `cost` and `cost --compare`, each over the plan's median."""
     commands = {"cost": ("cost",), "cost --compare": ("cost", "--compare")}
+    if not comparable(stack):
+        del commands["cost --compare"]
     return {name: statistics.median(timed(stack, *cmd)[0] for _ in range(repeat)) / plan_median
             for name, cmd in commands.items()}
 

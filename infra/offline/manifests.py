@@ -441,7 +441,9 @@ def render_stack(stack: str | None, config_file: Path | None = None) -> Rendered
     refuse_traffic_stack(stack, config_file)
     plan = plan_stack(stack, config_file)
     if not any(r["type"].startswith("kubernetes:") for r in plan.resources):
-        raise ManifestUsageError(f"{plan.stack} declares no Kubernetes objects (a traffic stack has no cluster)")
+        # A traffic stack was refused above: this is a cluster with nothing on it (no tiers, no buffer).
+        raise ManifestUsageError(f"{plan.stack} declares no Kubernetes objects (no im-platform:services or "
+                                 "im-platform:capacityBuffer on its cluster)")
     return render(plan, kubernetes_version(plan.stack, config_file))
 
 

@@ -114,9 +114,10 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
         else:
             spec = load_spec(values, project=project, stack=name)
             context = Context.from_spec(spec)
-            # Pools wider than their tiers can ever request: capacity the guardrail and `max` count for nothing.
+            # Pools wider than their tiers can ever request: capacity the guardrail and `max` count for
+            # nothing (an existing cluster's pools have no maxNodes of the program's).
             plan.warnings.extend(rightsize.warnings(name, [(p.name, p.vcpu, p.memory_gib, p.max_nodes)
-                                                           for p in spec.node_pools], plan.resources))
+                                                           for p in spec.node_pools if p.managed], plan.resources))
     resources = [Resource.from_plan(r) for r in plan.resources]
     violations = evaluate(resources, context) + stack_file_violations(path)
     return CheckResult(plan.stack, len(resources), violations, list(plan.warnings))

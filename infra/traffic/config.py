@@ -12,6 +12,7 @@ from components.spec import (
     DEFAULT_HEALTH_INTERVAL_SECONDS,
     DEFAULT_TRAFFIC_TTL,
     HEALTH_CHECK_INTERVALS,
+    KUBERNETES,
     TRAFFIC_PROVIDERS,
     HealthCheckSpec,
     TrafficSpec,
@@ -94,6 +95,9 @@ def load_traffic(config: Mapping[str, Any], *, project: str, stack: str) -> Traf
         specs[other] = spec
     for i, other in enumerate(stacks):
         item, spec = f"{stacks_path}[{i}]", specs[other]
+        if spec.cloud == KUBERNETES:
+            raise ConfigError(item, other, f"but {other} is a {KUBERNETES} stack (an existing cluster): expected one of "
+                                           "the two cloud stacks of a DR pair")
         if spec.dr is None or spec.dr.peer != stacks[1 - i]:
             raise ConfigError(item, other, f"but {other} does not name {stacks[1 - i]} as its im-platform:dr.peer: "
                                            "expected the two stacks of one DR pair")
