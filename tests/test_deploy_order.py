@@ -25,7 +25,7 @@ import pytest
 from infra.config import stackfiles
 from infra.offline.mocks import PlanMocks
 from infra.offline.plan import Plan, all_stacks, plan_stack, run_recorded
-from tests.test_dr import write_pair
+from tests.test_dr import pair_plans
 
 GKE = "gcp:container/cluster:Cluster"
 SERVICE = "gcp:projects/service:Service"
@@ -36,9 +36,6 @@ TRUST_TYPES = ("aws:iam/openIdConnectProvider:OpenIdConnectProvider",
                "azure-native:managedidentity:FederatedIdentityCredential")
 CLOUD_PAIRS = [("aws", "gcp"), ("gcp", "aws"), ("aws", "azure"), ("azure", "aws"), ("gcp", "azure"), ("azure", "gcp")]
 
-_PAIRS: dict[tuple[str, str], tuple[Plan, Plan]] = {}
-
-
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
     stackfiles.EXTRA_DIRS[:] = [tmp_path]
@@ -48,16 +45,9 @@ def folder(tmp_path: Path) -> Iterator[Path]:
 
 def pair(tmp_path_factory: pytest.TempPathFactory, clouds: tuple[str, str]) -> tuple[Plan, Plan]:
     """A pair written as a user would (tmp files): the first cloud primary, the second the standby
-    with replication; both planned, each reading the other's planned outputs."""
-    if clouds not in _PAIRS:
-        folder = tmp_path_factory.mktemp("order-" + "-".join(clouds))
-        pa, pb = write_pair(folder, f"ord-{clouds[0]}", f"ord-{clouds[1]}", clouds)
-        stackfiles.EXTRA_DIRS[:] = [folder]
-        try:
-            _PAIRS[clouds] = (plan_stack(config_file=pa), plan_stack(config_file=pb))
-        finally:
-            stackfiles.EXTRA_DIRS.clear()
-    return _PAIRS[clouds]
+    with replication; both planned, each reading the other's planned outputs (the session's plans:
+    tests/test_dr.py reads the same pairs)."""
+    return pair_plans(tmp_path_factory, clouds)
 
 
 def by_urn(plan: Plan) -> dict[str, dict[str, Any]]:
