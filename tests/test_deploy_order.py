@@ -25,6 +25,7 @@ import pytest
 from infra.config import stackfiles
 from infra.offline.mocks import PlanMocks
 from infra.offline.plan import Plan, all_stacks, plan_stack, run_recorded
+from tests.plans import stack_plan
 from tests.test_dr import pair_plans
 
 GKE = "gcp:container/cluster:Cluster"
@@ -143,7 +144,7 @@ def test_every_gcp_example_stack_holds_the_order() -> None:
     stacks = [s for s in all_stacks() if _cloud_of(s) == "gcp"]
     assert stacks
     for stack in stacks:
-        check_gcp_order(plan_stack(stack))
+        check_gcp_order(stack_plan(stack))
 
 
 def test_cluster_access_grants_on_gcp_wait_for_the_iam_api(folder: Path) -> None:
@@ -208,7 +209,7 @@ def test_every_aws_example_stack_holds_the_order() -> None:
     stacks = [s for s in all_stacks() if _cloud_of(s) == "aws"]
     assert stacks
     for stack in stacks:
-        check_aws_order(plan_stack(stack))
+        check_aws_order(stack_plan(stack))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def test_the_check_fails_on_a_resource_constructed_inside_an_apply() -> None:
 
 @pytest.mark.parametrize("stack", all_stacks())
 def test_no_stack_constructs_a_resource_inside_an_apply(stack: str) -> None:
-    plan = plan_stack(stack)
+    plan = stack_plan(stack)  # the session's plan of the file, as `plan --stack` plans it
     assert plan.resources
     assert plan.constructed_in_apply == []
 
