@@ -36,18 +36,22 @@ from typing import Any
 from infra.config import stackfiles
 from infra.offline.plan import Plan, project_name, read_stack_config, run_program, stack_file
 
-_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str, tuple[str, ...], bool, tuple[tuple[str, str], ...]]
+_Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str, tuple[str, ...], bool, tuple[tuple[int, str, str], ...]]
 _MEMO: dict[_Key, bytes] = {}
 # A folder the test session's processes (pytest-xdist workers) share plans through: set by conftest.
 SHARED_ENV = "IM_PLATFORM_TEST_PLANS"
 
 
-def _stack_files() -> tuple[tuple[str, str], ...]:
-    """Where referenced stacks are looked up, and what each stack file there holds: a plan reads them."""
+def _stack_files() -> tuple[tuple[int, str, str], ...]:
+    """Where referenced stacks are looked up, and what each stack file there holds: a plan reads them.
+
+    Keyed by each folder's place in the search order and the files' names and contents, not by the
+    folders' paths: a plan does not depend on where its folder is (tests/test_plans.py holds that),
+    so the same pair written into two tests' temporary folders is planned once."""
     found = []
-    for folder in stackfiles.search_dirs():
+    for index, folder in enumerate(stackfiles.search_dirs()):
         for path in sorted(folder.glob("Pulumi.*.y*ml")):
-            found.append((str(path), hashlib.sha256(path.read_bytes()).hexdigest()))
+            found.append((index, path.name, hashlib.sha256(path.read_bytes()).hexdigest()))
     return tuple(found)
 
 

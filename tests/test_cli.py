@@ -132,12 +132,13 @@ def _stray_output(stderr: str) -> list[str]:
 def test_no_stray_output_at_exit_over_many_runs(tmp_path: Path) -> None:
     """The interpreter's teardown must find no event loop left open: each run, in its own process,
     ends with a clean stderr (a loop left to the garbage collector printed `Exception ignored in:
-    <function BaseEventLoop.__del__ ...>` once in about ten runs, so one run proves little; the
-    next test checks the cause in-process, where it is deterministic)."""
+    <function BaseEventLoop.__del__ ...>` once in about ten runs, so a few runs prove little on
+    their own; the next test checks the cause in-process, where it is deterministic, so these runs
+    are the end-to-end witness, not the proof)."""
     bad = copy_stack(tmp_path, "qa-aws", lambda c: c["im-platform:cluster"]["nodePools"]["system"].update(maxNodes=0))
     runs: list[tuple[list[str], int]] = [
         # Quick runs in which the program starts under the runtime, then stops on the error.
-        *[(["plan", "--config-file", str(bad)], 2)] * 8,
+        *[(["plan", "--config-file", str(bad)], 2)] * 4,
         (["plan", "--stack", "nope"], 2),
         (["stacks"], 0),
         # A whole plan in its own process: test_plan_runs_from_any_directory (check and manifests plan

@@ -25,7 +25,8 @@ import pytest
 from infra.config import stackfiles
 from infra.offline.mocks import PlanMocks
 from infra.offline.plan import Plan, all_stacks, plan_stack, run_recorded
-from tests.test_dr import write_pair
+from tests.plans import stack_plan
+from tests.test_dr import pair_plans
 
 GKE = "gcp:container/cluster:Cluster"
 SERVICE = "gcp:projects/service:Service"
@@ -36,9 +37,6 @@ TRUST_TYPES = ("aws:iam/openIdConnectProvider:OpenIdConnectProvider",
                "azure-native:managedidentity:FederatedIdentityCredential")
 CLOUD_PAIRS = [("aws", "gcp"), ("gcp", "aws"), ("aws", "azure"), ("azure", "aws"), ("gcp", "azure"), ("azure", "gcp")]
 
-_PAIRS: dict[tuple[str, str], tuple[Plan, Plan]] = {}
-
-
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
     stackfiles.EXTRA_DIRS[:] = [tmp_path]
@@ -48,16 +46,9 @@ def folder(tmp_path: Path) -> Iterator[Path]:
 
 def pair(tmp_path_factory: pytest.TempPathFactory, clouds: tuple[str, str]) -> tuple[Plan, Plan]:
     """A pair written as a user would (tmp files): the first cloud primary, the second the standby
-    with replication; both planned, each reading the other's planned outputs."""
-    if clouds not in _PAIRS:
-        folder = tmp_path_factory.mktemp("order-" + "-".join(clouds))
-        pa, pb = write_pair(folder, f"ord-{clouds[0]}", f"ord-{clouds[1]}", clouds)
-        stackfiles.EXTRA_DIRS[:] = [folder]
-        try:
-            _PAIRS[clouds] = (plan_stack(config_file=pa), plan_stack(config_file=pb))
-        finally:
-            stackfiles.EXTRA_DIRS.clear()
-    return _PAIRS[clouds]
+    with replication; both planned, each reading the other's planned outputs (the session's plans:
+    tests/test_dr.py reads the same pairs)."""
+    return pair_plans(tmp_path_factory, clouds)
 
 
 def by_urn(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -153,7 +144,7 @@ def test_every_gcp_example_stack_holds_the_order() -> None:
     stacks = [s for s in all_stacks() if _cloud_of(s) == "gcp"]
     assert stacks
     for stack in stacks:
-        check_gcp_order(plan_stack(stack))
+        check_gcp_order(stack_plan(stack))
 
 
 def test_cluster_access_grants_on_gcp_wait_for_the_iam_api(folder: Path) -> None:
@@ -218,7 +209,7 @@ def test_every_aws_example_stack_holds_the_order() -> None:
     stacks = [s for s in all_stacks() if _cloud_of(s) == "aws"]
     assert stacks
     for stack in stacks:
-        check_aws_order(plan_stack(stack))
+        check_aws_order(stack_plan(stack))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +282,7 @@ def test_the_check_fails_on_a_resource_constructed_inside_an_apply() -> None:
 
 @pytest.mark.parametrize("stack", all_stacks())
 def test_no_stack_constructs_a_resource_inside_an_apply(stack: str) -> None:
-    plan = plan_stack(stack)
+    plan = stack_plan(stack)  # the session's plan of the file, as `plan --stack` plans it
     assert plan.resources
     assert plan.constructed_in_apply == []
 

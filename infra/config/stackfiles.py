@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -163,12 +164,22 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), None, "no such stack file; create it (see README, Configuration)") from None
+    values, secret_keys = _parse_stack_config(str(path), text, project)
+    return dict(values), list(secret_keys)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_stack_config(where: str, text: str, project: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """`read_stack_config` of a file's text, once per text: a plan of a stack pair reads each
+    file several times (the stack, its peer, the traffic stack naming both, the TLS host lookup).
+    A configuration error is not cached (lru_cache keeps only returned values)."""
+    path = Path(where)
     try:
         doc = yamlio.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), None, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        where_in = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), None, f"is not valid YAML{where_in}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict):
         raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
     check_duplicates(path, text, project)
@@ -185,7 +196,7 @@ def read_stack_config(path: Path, project: str) -> tuple[dict[str, str], list[st
             secret_keys.append(full)
             continue
         values[full] = _config_value(value)
-    return values, secret_keys
+    return tuple(values.items()), tuple(secret_keys)
 
 
 def set_stack_value(path: Path, key: str, value: str) -> bool:
