@@ -5,8 +5,19 @@
 #   policy/venv/   the Pulumi policy pack      (policy/requirements.txt: protobuf 5 for pulumi-policy)
 #   venv-checks/   checkov, for the manifests  (requirements-checkov.txt: packaging<24)
 # Safe to run again: existing environments are brought up to date.
+#
+#   ./setup.sh --engine   also builds the engine tests' tools from Go modules (tools/engine/build.sh:
+#                         the Pulumi CLI, the Kubernetes provider, etcd, kube-apiserver; needs Go)
 set -euo pipefail
 cd "$(dirname "$0")"
+
+engine=false
+for arg in "$@"; do
+    case $arg in
+        --engine) engine=true ;;
+        *) echo "setup: unknown option $arg (usage: ./setup.sh [--engine])" >&2; exit 2 ;;
+    esac
+done
 
 python=${PYTHON:-python3}
 pip_quiet=(--quiet --disable-pip-version-check)
@@ -39,4 +50,12 @@ make_env venv requirements-dev.txt
 make_env policy/venv policy/requirements.txt
 make_env venv-checks requirements-checkov.txt
 echo '*' > venv-checks/.gitignore
+if [[ $engine == true ]]; then
+    step=$SECONDS
+    echo "setup: engine tools (tools/engine/build.sh) ..." >&2
+    if ! bash tools/engine/build.sh; then
+        echo "setup: engine tools failed after $((SECONDS - step)) s (the lines above say why)" >&2
+        exit 1
+    fi
+fi
 echo "setup: done in $((SECONDS - started)) s" >&2
