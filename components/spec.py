@@ -203,10 +203,35 @@ class ServiceSpec:
         """The preStop drain, then time to shut down: always above drainSeconds."""
         return self.drain_seconds + SHUTDOWN_SECONDS
 
+    @property
+    def proxy_ports(self) -> ProxyPorts:
+        """The TLS sidecar's ports in this tier's pod (used only when the sidecar runs there)."""
+        return tls_proxy_ports(self.port)
+
 
 TLS_MODES = ("proxy", "self")
-# The sidecar's TLS port in the pod (the public Service's port targets it).
+# The sidecar's TLS port in the pod when the tier does not use it (the public Service's port targets
+# the port by its name, so the number is the pod's own business).
 TLS_PROXY_PORT = 8443
+
+
+@dataclass(frozen=True)
+class ProxyPorts:
+    """The ports the TLS sidecar takes in a public tier's pod: `tls` (the public Service's target)
+    and `health` (its own liveness endpoint, plain HTTP)."""
+
+    tls: int
+    health: int
+
+
+def tls_proxy_ports(tier_port: int) -> ProxyPorts:
+    """The ports the TLS sidecar of a tier listening on `tier_port` takes: the first two ports from
+    8443 up that are not the tier's. Deterministic and a function of the tier's port alone, so a
+    stack file that planned before TLS plans with it (any port 1-65535 is the tier's to choose), the
+    pod's ports never collide, and other keys that name a port in the pod (a metrics port) can be
+    checked against it."""
+    free = [p for p in (TLS_PROXY_PORT, TLS_PROXY_PORT + 1, TLS_PROXY_PORT + 2) if p != tier_port]
+    return ProxyPorts(tls=free[0], health=free[1])
 TLS_MOUNT_PATH = "/etc/im-platform/tls"
 
 

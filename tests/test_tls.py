@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from components.k8s import tls as tls_parts
-from components.spec import TLS_PROXY_PORT
+from components.spec import TLS_PROXY_PORT, tls_proxy_ports
 from infra.config.errors import ConfigError
 from infra.config.loader import load_spec
 from infra.config.stackfiles import all_stacks, read_stack_config, searching_beside, stack_file
@@ -93,8 +93,6 @@ def test_a_stack_without_a_traffic_stack_serves_the_hosts_it_names() -> None:
      'im-platform:services.gateway.tls is "passthrough": expected proxy'),
     ({"im-platform:services": {**SERVICES, "logic": {**SERVICES["logic"], "tls": "self"}}},
      'im-platform:services.logic.tls is "self": is only used with public: true'),
-    ({"im-platform:services": {**SERVICES, "gateway": {**SERVICES["gateway"], "port": TLS_PROXY_PORT}}},
-     f"im-platform:services.gateway.port is {TLS_PROXY_PORT}, but the TLS sidecar of a public tier listens on"),
 ])
 def test_bad_tls_configuration_is_one_line_naming_the_key(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -199,6 +197,49 @@ def test_the_plan_declares_a_certificate_for_every_name_and_ends_tls_before_the_
         # drainSeconds unchanged: the tier's preStop wait, then shutdown; the sidecar outlives both.
         assert main["lifecycle"]["preStop"]["sleep"]["seconds"] == tier.drain_seconds
         assert pod["terminationGracePeriodSeconds"] == tier.termination_grace_seconds
+
+
+# Every port the contract gives a tier (stack-config.md: `port`, the container port, 1-65535).
+SAMPLED_PORTS = [1, 80, 443, 8080, TLS_PROXY_PORT, TLS_PROXY_PORT + 1, 9443, 65535]
+
+
+def test_the_sidecars_ports_are_a_pure_function_of_the_tiers_port_and_never_take_it() -> None:
+    assert tls_proxy_ports(8080) == tls_proxy_ports(8080)
+    assert (tls_proxy_ports(8080).tls, tls_proxy_ports(TLS_PROXY_PORT).tls) == (TLS_PROXY_PORT, TLS_PROXY_PORT + 1)
+    for port in range(1, 65536):
+        ports = tls_proxy_ports(port)
+        assert len({port, ports.tls, ports.health}) == 3, port
+
+
+@pytest.mark.parametrize("port", SAMPLED_PORTS)
+def test_a_public_tier_on_any_port_plans_with_a_public_name_and_its_pods_ports_are_distinct(port: int) -> None:
+    # A stack file that planned before TLS plans with it: the sidecar takes ports the tier does not
+    # use. Kubernetes refuses a pod whose containers (sidecars included) declare one containerPort
+    # twice only by name, but two processes cannot bind one port of the pod's network namespace
+    # (https://kubernetes.io/docs/concepts/workloads/pods/#pod-networking: "containers within the
+    # Pod ... must coordinate how they use the shared network resources (such as ports)").
+    services = {**SERVICES, "gateway": {**SERVICES["gateway"], "port": port}}
+    plan = spec_plan("aws", stack="tls-ports-aws", extra={"im-platform:services": services, "im-platform:tls": TLS})
+    pod = pod_of(plan, "gateway")
+    declared = [p["containerPort"] for c in [*pod["containers"], *pod["initContainers"]] for p in c.get("ports", [])]
+    names = [p["name"] for c in [*pod["containers"], *pod["initContainers"]] for p in c.get("ports", [])]
+    assert port in declared and len(declared) == len(set(declared)) >= 2, declared
+    assert len(names) == len(set(names)), names
+    # What the sidecar listens on is what it declares, and it forwards to the tier's own port.
+    config = next(r for r in plan.of_type("kubernetes:core/v1:ConfigMap")
+                  if r["inputs"]["metadata"]["name"] == f"gateway-{tls_parts.PROXY_NAME}")["inputs"]["data"]
+    envoy = json.loads(config["envoy.yaml"])
+    listening = {lst["address"]["socket_address"]["port_value"] for lst in envoy["static_resources"]["listeners"]}
+    (sidecar,) = pod["initContainers"]
+    assert listening == {p["containerPort"] for p in sidecar["ports"]} and port not in listening
+    upstream = envoy["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert upstream["endpoint"]["address"]["socket_address"]["port_value"] == port
+    # The load balancer reaches the sidecar's TLS port, and the network policy lets it in there.
+    service = next(r for r in plan.of_type(SERVICE) if r["inputs"]["metadata"]["name"] == "gateway")
+    assert service["inputs"]["spec"]["ports"][0]["targetPort"] == tls_parts.PROXY_PORT_NAME
+    policy = next(r for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                  if r["inputs"]["metadata"]["name"] == "gateway")["inputs"]["spec"]
+    assert {"ports": [{"port": tls_proxy_ports(port).tls, "protocol": "TCP"}]} in policy["ingress"]
 
 
 @pytest.mark.parametrize("stack", tls_stacks())

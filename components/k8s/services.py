@@ -23,7 +23,7 @@ from components.k8s.base import (
     tolerations,
     zone_spread,
 )
-from components.spec import KUBERNETES, TLS_MOUNT_PATH, TLS_PROXY_PORT, ClusterSpec, ServiceSpec, TlsSpec
+from components.spec import KUBERNETES, TLS_MOUNT_PATH, ClusterSpec, ServiceSpec, TlsSpec
 
 PORT_NAME = "app"
 TMP_SIZE_LIMIT = "256Mi"
@@ -232,7 +232,7 @@ class ServiceTier(K8sComponent):
                 volumes.append(k8s.core.v1.VolumeArgs(
                     name="tls-proxy-config",
                     config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config.metadata.apply(lambda m: m.name or ""))))
-                init_containers = [tls_parts.proxy_container()]
+                init_containers = [tls_parts.proxy_container(service.port)]
                 # A changed proxy configuration rolls the pods (envoy reads its bootstrap once).
                 template_annotations = {"im-platform/tls-proxy-config": tls_parts.files_digest(files)}
         container = k8s.core.v1.ContainerArgs(
@@ -363,7 +363,7 @@ class ServiceTier(K8sComponent):
             # to know, and no cloud load balancer checks the plain port there: the sidecar only.
             ingress = [
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=TLS_PROXY_PORT)]),
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=service.proxy_ports.tls)]),
             ]
             if spec.cloud != KUBERNETES:
                 ingress.append(k8s.networking.v1.NetworkPolicyIngressRuleArgs(

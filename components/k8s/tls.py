@@ -31,7 +31,7 @@ from components.k8s.base import (
     labels,
     restricted_namespace_labels,
 )
-from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, TLS_PROXY_PORT, ClusterSpec, TlsSpec
+from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, ClusterSpec, TlsSpec, tls_proxy_ports
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -125,8 +125,10 @@ def pod_identity_trust(cluster_name: str, account: str) -> str:
 
 
 def proxy_config(upstream_port: int) -> dict[str, Any]:
-    """Envoy's bootstrap: one HTTP/1.1 listener on TLS_PROXY_PORT that ends TLS (1.2 minimum) and
-    passes every request, WebSocket upgrades included, to the tier on 127.0.0.1; no admin port."""
+    """Envoy's bootstrap: one HTTP/1.1 listener on the sidecar's TLS port (`tls_proxy_ports`, never
+    the tier's) that ends TLS (1.2 minimum) and passes every request, WebSocket upgrades included,
+    to the tier on 127.0.0.1:`upstream_port`; no admin port."""
+    ports = tls_proxy_ports(upstream_port)
     tls_context = {
         "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
         "common_tls_context": {
@@ -164,7 +166,7 @@ def proxy_config(upstream_port: int) -> dict[str, Any]:
         "static_resources": {
             "listeners": [{
                 "name": "tls",
-                "address": {"socket_address": {"address": "0.0.0.0", "port_value": TLS_PROXY_PORT}},
+                "address": {"socket_address": {"address": "0.0.0.0", "port_value": ports.tls}},
                 "filter_chains": [{
                     "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": tls_context},
                     "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}],
@@ -204,7 +206,7 @@ def files_digest(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def proxy_container() -> k8s.core.v1.ContainerArgs:
+def proxy_container(upstream_port: int) -> k8s.core.v1.ContainerArgs:
     """A native sidecar (an init container that keeps running): started and ready before the tier,
     stopped only after the tier has exited, so the tier's preStop drain (drainSeconds) runs with
     TLS still served; restricted like the tier."""
@@ -215,7 +217,8 @@ def proxy_container() -> k8s.core.v1.ContainerArgs:
         restart_policy="Always",
         command=["envoy"],
         args=["--config-path", f"{PROXY_CONFIG_DIR}/envoy.yaml", "--disable-hot-restart", "--log-level", "warn"],
-        ports=[k8s.core.v1.ContainerPortArgs(name=PROXY_PORT_NAME, container_port=TLS_PROXY_PORT, protocol="TCP")],
+        ports=[k8s.core.v1.ContainerPortArgs(name=PROXY_PORT_NAME, container_port=tls_proxy_ports(upstream_port).tls,
+                                             protocol="TCP")],
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": PROXY_CPU, "memory": PROXY_MEMORY},
             limits={"cpu": PROXY_CPU_LIMIT, "memory": PROXY_MEMORY},

@@ -19,7 +19,6 @@ from components.spec import (
     DEFAULT_PUBLIC_PORT,
     DEFAULT_TARGET_CPU_PERCENT,
     TLS_MODES,
-    TLS_PROXY_PORT,
     CapacityBufferSpec,
     EgressRule,
     NodePoolSpec,
@@ -248,9 +247,6 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
     if tls not in TLS_MODES:
         raise ConfigError(f"{path}.tls", tls, "expected proxy (the platform's TLS sidecar ends TLS before the tier's "
                                               "plain port) or self (the tier ends TLS itself with the mounted certificate)")
-    if public and tls == "proxy" and port == TLS_PROXY_PORT:
-        raise ConfigError(f"{path}.port", port, f"but the TLS sidecar of a public tier listens on {TLS_PROXY_PORT}: "
-                                                "pick another port for the tier")
     multi_arch = optional(path, svc, "multiArch", as_bool, False)
     if pool is not None and pool.arch == "arm64" and not multi_arch:
         raise ConfigError(f"{path}.multiArch", svc.get("multiArch", False),
