@@ -179,7 +179,9 @@ class ServiceSpec:
     public: bool = False
     public_port: int = DEFAULT_PUBLIC_PORT
     drain_seconds: int = DEFAULT_DRAIN_SECONDS
-    health_path: str = DEFAULT_HEALTH_PATH
+    health_path: str = DEFAULT_HEALTH_PATH  # readiness: can the tier serve (its dependencies too)
+    # Liveness: is the process alive, whatever its dependencies do. None: a TCP check on `port`.
+    liveness_path: str | None = None
     # Opt-in: the tier tolerates the spot taint (its pods may be interrupted with two minutes' notice).
     allow_spot: bool = False
     # Declared by the image's owner: the image is a multi-arch index (amd64 and arm64), so the tier may

@@ -162,8 +162,10 @@ def test_deployment_takes_requests_and_limits_from_config(plan: Plan, name: str)
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_probes_and_restricted_security_context(plan: Plan, name: str) -> None:
     c, spec = container(plan, name), pod_spec(plan, name)
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "app"}, probe
+    # Readiness asks healthPath; liveness and startup only that the process holds its port.
+    assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "app"}
+    for probe in ("livenessProbe", "startupProbe"):
+        assert c[probe] | {"tcpSocket": {"port": "app"}} == c[probe] and "httpGet" not in c[probe], probe
     port = SERVICES[name]["port"]
     assert c["ports"] == [{"name": "app", "containerPort": port, "protocol": "TCP"}]
     sc = c["securityContext"]
@@ -453,3 +455,75 @@ def test_every_supported_kubernetes_minor_has_a_matching_autoscaler_and_the_read
     assert f"`cluster-autoscaler` {addons_aws.AUTOSCALER_CHART_VERSION}" in readme
     assert f"`metrics-server` {addons_aws.METRICS_SERVER_CHART_VERSION}" in readme
     assert f"`aws-load-balancer-controller` {addons_aws.LB_CONTROLLER_CHART_VERSION}" in readme
+
+
+# -- probes: liveness asks only whether the process is alive ------------------------------------
+
+
+def _probe_key(probe: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """What kube-score compares (score/probes/probes.go, the "Pod Probes" check): an httpGet's path
+    and port, a tcpSocket's port, an exec's command. Named ports are compared by name here, which is
+    stricter than kube-score's IntValue() (0 for every name)."""
+    if not probe:
+        return None
+    if "httpGet" in probe:
+        return ("http", probe["httpGet"].get("path"), probe["httpGet"].get("port"))
+    if "tcpSocket" in probe:
+        return ("tcp", probe["tcpSocket"].get("port"))
+    if "exec" in probe:
+        return ("exec", tuple(probe["exec"].get("command") or ()))
+    return ("other", json.dumps(probe, sort_keys=True))
+
+
+def test_no_stack_has_a_container_whose_liveness_asks_what_its_readiness_asks() -> None:
+    # kube-score's pod-probes-identical: "Using the same probe for liveness and readiness is very
+    # likely dangerous" (https://github.com/zegl/kube-score/blob/master/README_PROBES.md): when a
+    # dependency stalls, every pod fails liveness at once and restarts, dropping every WebSocket.
+    from infra.config.services import BUFFER_NAMESPACE
+    from infra.config.stackfiles import all_stacks
+
+    checked = 0
+    for stack in all_stacks():
+        for deployment in stack_plan(stack).of_type(DEPLOYMENT):
+            if deployment["inputs"]["metadata"].get("namespace") == BUFFER_NAMESPACE:
+                continue  # placeholder pods hold room and serve nothing: no Service, no dependency
+            pod = deployment["inputs"]["spec"]["template"]["spec"]
+            for c in [*pod.get("initContainers", []), *pod["containers"]]:
+                if c.get("readinessProbe") and c.get("livenessProbe"):
+                    checked += 1
+                    assert _probe_key(c["readinessProbe"]) != _probe_key(c["livenessProbe"]), (stack, c["name"])
+                    # Liveness never asks the readiness path (it may check dependencies).
+                    assert (c["livenessProbe"].get("httpGet") or {}).get("path") != c["readinessProbe"].get(
+                        "httpGet", {}).get("path"), (stack, c["name"])
+    assert checked >= 10
+
+
+def test_the_tls_sidecar_has_probes_of_its_own_on_its_own_ports() -> None:
+    from components.k8s import tls as tls_parts
+
+    plan = stack_plan("prod-aws")
+    pod = next(d for d in plan.of_type(DEPLOYMENT) if d["inputs"]["metadata"]["name"] == "gateway")["inputs"]["spec"]["template"]["spec"]
+    (sidecar,) = pod["initContainers"]
+    names = {p["name"]: p["containerPort"] for p in sidecar["ports"]}
+    assert sidecar["livenessProbe"]["httpGet"] == {"path": tls_parts.PROXY_LIVENESS_PATH, "port": tls_parts.PROXY_HEALTH_PORT_NAME}
+    assert sidecar["readinessProbe"]["tcpSocket"] == {"port": tls_parts.PROXY_PORT_NAME}
+    assert set(names) == {tls_parts.PROXY_PORT_NAME, tls_parts.PROXY_HEALTH_PORT_NAME}
+    # Envoy answers the liveness path on the health port itself, whatever the tier does.
+    config = next(r for r in plan.of_type("kubernetes:core/v1:ConfigMap")
+                  if r["inputs"]["metadata"]["name"] == f"gateway-{tls_parts.PROXY_NAME}")["inputs"]["data"]
+    listeners = {lst["name"]: lst for lst in json.loads(config["envoy.yaml"])["static_resources"]["listeners"]}
+    health = listeners["health"]
+    assert health["address"]["socket_address"]["port_value"] == names[tls_parts.PROXY_HEALTH_PORT_NAME]
+    assert "transport_socket" not in health["filter_chains"][0]
+    (route,) = health["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    assert route == {"match": {"path": tls_parts.PROXY_LIVENESS_PATH}, "direct_response": {"status": 200}}
+    assert listeners["tls"]["address"]["socket_address"]["port_value"] == names[tls_parts.PROXY_PORT_NAME]
+
+
+def test_a_liveness_path_is_asked_by_liveness_and_startup_only() -> None:
+    services = {**SERVICES, "gateway": {**SERVICES["gateway"], "livenessPath": "/livez", "healthPath": "/ready"}}
+    plan = spec_plan("aws", extra={"im-platform:services": services})
+    pod = next(d for d in plan.of_type(DEPLOYMENT) if d["inputs"]["metadata"]["name"] == "gateway")["inputs"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == c["startupProbe"]["httpGet"]["path"] == "/livez"

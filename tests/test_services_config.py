@@ -265,3 +265,12 @@ def test_the_docs_show_the_real_error() -> None:
     guide = (ROOT / "docs" / "services.md").read_text()  # "Adding a tier"
     documented = next(line for line in guide.splitlines() if line.startswith("config error: im-platform:services."))
     assert documented == error_of(config(with_service(image="ghcr.io/acme/im-gateway:latest")))
+
+
+def test_a_liveness_path_that_is_the_readiness_path_is_refused() -> None:
+    message = error_of(config(with_service(livenessPath="/healthz")))
+    assert message.startswith('config error: im-platform:services.gateway.livenessPath is "/healthz", but healthPath is '
+                              "the same: liveness must ask only whether the process is alive"), message
+    assert load(config(with_service(livenessPath="/livez"))).services[0].liveness_path == "/livez"
+    assert error_of(config(with_service(livenessPath="livez"))).startswith(
+        'config error: im-platform:services.gateway.livenessPath is "livez": expected an HTTP path')

@@ -8,6 +8,8 @@ pod is already out of the Service's endpoints, then SIGTERM with time left to cl
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -207,9 +209,17 @@ class ServiceTier(K8sComponent):
                     tier_labels: dict[str, str], account: k8s.core.v1.ServiceAccount,
                     priority_class: str, depends_on: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
         pool = spec.pool(service.pool) if service.pool else None
-        # A tier that ends TLS itself answers its probes over HTTPS (the kubelet does not verify).
-        probe_action = k8s.core.v1.HTTPGetActionArgs(path=service.health_path, port=PORT_NAME,
-                                                     scheme="HTTPS" if self.tls_mode == "self" else None)
+        # Readiness asks whether the tier can serve (healthPath: it may check the tier's dependencies);
+        # liveness and startup ask only whether the process is alive (livenessPath, or a TCP check on
+        # its port), so a stalled message store or network takes pods out of the endpoints without
+        # restarting every one of them at once and setting off a reconnect storm (kube-score's
+        # pod-probes-identical, https://github.com/zegl/kube-score/blob/master/README_PROBES.md).
+        # A tier that ends TLS itself answers over HTTPS (the kubelet does not verify).
+        scheme = "HTTPS" if self.tls_mode == "self" else None
+        ready_action = k8s.core.v1.HTTPGetActionArgs(path=service.health_path, port=PORT_NAME, scheme=scheme)
+        alive: dict[str, Any] = (
+            {"http_get": k8s.core.v1.HTTPGetActionArgs(path=service.liveness_path, port=PORT_NAME, scheme=scheme)}
+            if service.liveness_path else {"tcp_socket": k8s.core.v1.TCPSocketActionArgs(port=PORT_NAME)})
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
         volumes = [k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT))]
         init_containers = None
@@ -248,12 +258,10 @@ class ServiceTier(K8sComponent):
                 limits={"cpu": service.cpu_limit, "memory": service.memory},
             ),
             # Up to two minutes to start before liveness may restart it.
-            startup_probe=k8s.core.v1.ProbeArgs(http_get=probe_action, period_seconds=2, timeout_seconds=2,
-                                                failure_threshold=60),
-            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe_action, period_seconds=5, timeout_seconds=2,
+            startup_probe=k8s.core.v1.ProbeArgs(**alive, period_seconds=2, timeout_seconds=2, failure_threshold=60),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=ready_action, period_seconds=5, timeout_seconds=2,
                                                   failure_threshold=2),
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe_action, period_seconds=10, timeout_seconds=2,
-                                                 failure_threshold=3),
+            liveness_probe=k8s.core.v1.ProbeArgs(**alive, period_seconds=10, timeout_seconds=2, failure_threshold=3),
             # The sleep action needs no shell in the image (Kubernetes >= 1.30). The pod is out of the
             # Service's endpoints while it sleeps: open connections go on, new ones go elsewhere.
             lifecycle=k8s.core.v1.LifecycleArgs(

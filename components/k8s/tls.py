@@ -66,6 +66,8 @@ CERTIFICATE_RENEW_BEFORE = "720h"
 PROXY_IMAGE = "docker.io/envoyproxy/envoy:v1.35.3"
 PROXY_NAME = "tls-proxy"
 PROXY_PORT_NAME = "tls"
+PROXY_HEALTH_PORT_NAME = "tls-health"
+PROXY_LIVENESS_PATH = "/live"
 PROXY_CONFIG_DIR = "/etc/envoy"
 PROXY_CERT_DIR = "/etc/tls"
 PROXY_CPU = "250m"
@@ -162,6 +164,21 @@ def proxy_config(upstream_port: int) -> dict[str, Any]:
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
     }
+    # The sidecar's own liveness endpoint: plain HTTP on its health port, answered by envoy itself
+    # (a direct response), so it says only that envoy's process and workers run, whatever the tier
+    # or the certificate do. Kubelet probes are not subject to network policies; nothing else is
+    # let in on this port.
+    health = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "health",
+        "codec_type": "HTTP1",
+        "route_config": {"virtual_hosts": [{"name": "health", "domains": ["*"], "routes": [{
+            "match": {"path": PROXY_LIVENESS_PATH},
+            "direct_response": {"status": 200},
+        }]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }
     return {
         "static_resources": {
             "listeners": [{
@@ -171,6 +188,11 @@ def proxy_config(upstream_port: int) -> dict[str, Any]:
                     "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": tls_context},
                     "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}],
                 }],
+            }, {
+                "name": "health",
+                "address": {"socket_address": {"address": "0.0.0.0", "port_value": ports.health}},
+                "filter_chains": [{"filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": health}]}],
             }],
             "clusters": [{
                 "name": "tier",
@@ -210,6 +232,7 @@ def proxy_container(upstream_port: int) -> k8s.core.v1.ContainerArgs:
     """A native sidecar (an init container that keeps running): started and ready before the tier,
     stopped only after the tier has exited, so the tier's preStop drain (drainSeconds) runs with
     TLS still served; restricted like the tier."""
+    ports = tls_proxy_ports(upstream_port)
     return k8s.core.v1.ContainerArgs(
         name=PROXY_NAME,
         image=PROXY_IMAGE,
@@ -217,16 +240,22 @@ def proxy_container(upstream_port: int) -> k8s.core.v1.ContainerArgs:
         restart_policy="Always",
         command=["envoy"],
         args=["--config-path", f"{PROXY_CONFIG_DIR}/envoy.yaml", "--disable-hot-restart", "--log-level", "warn"],
-        ports=[k8s.core.v1.ContainerPortArgs(name=PROXY_PORT_NAME, container_port=tls_proxy_ports(upstream_port).tls,
-                                             protocol="TCP")],
+        ports=[k8s.core.v1.ContainerPortArgs(name=PROXY_PORT_NAME, container_port=ports.tls, protocol="TCP"),
+               k8s.core.v1.ContainerPortArgs(name=PROXY_HEALTH_PORT_NAME, container_port=ports.health, protocol="TCP")],
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": PROXY_CPU, "memory": PROXY_MEMORY},
             limits={"cpu": PROXY_CPU_LIMIT, "memory": PROXY_MEMORY},
         ),
-        # No probe: until the first certificate is issued the proxy holds its listener back
-        # (nothing answers on 443, so the Route 53 check fails and no traffic moves here), and the
-        # pod must still start, or `pulumi up` would wait on a certificate that may never come.
-        # It serves TLS as soon as the Secret appears, with no restart.
+        # Probes of its own, apart from the tier's: alive while envoy answers its health listener;
+        # ready while its TLS listener accepts. Envoy starts only once the certificate is mounted
+        # (certificate_volume) and binds a listener whose SDS secret it is still loading only once
+        # it is loaded (https://www.envoyproxy.io/docs/envoy/latest/configuration/security/secret).
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=PROXY_LIVENESS_PATH, port=PROXY_HEALTH_PORT_NAME),
+            period_seconds=10, timeout_seconds=2, failure_threshold=3),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=PROXY_PORT_NAME),
+            period_seconds=5, timeout_seconds=2, failure_threshold=2),
         security_context=container_security_context(),
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name="tls-proxy-config", mount_path=PROXY_CONFIG_DIR, read_only=True),

@@ -43,7 +43,7 @@ SERVICES_KEY = f"{NS}services"
 BUFFER_KEY = f"{NS}capacityBuffer"
 
 SERVICE_KEYS = ("image", "port", "pool", "cpu", "memory", "replicas", "targetCpuPercent", "public", "drainSeconds",
-                "cpuLimit", "publicPort", "healthPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls",
+                "cpuLimit", "publicPort", "healthPath", "livenessPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls",
                 "multiArch")
 REPLICA_KEYS = ("min", "max")
 EGRESS_KEYS = ("cidr", "port")
@@ -252,6 +252,17 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
         raise ConfigError(f"{path}.multiArch", svc.get("multiArch", False),
                           f"but pool {pool.name} is arm64: set multiArch: true once {image} is a multi-arch image "
                           "(amd64 and arm64), or pick an x86_64 pool")
+    health_path = optional(path, svc, "healthPath",
+                           lambda p, v: as_str(p, v, HEALTH_PATH_RE, "an HTTP path starting with '/', such as /healthz"),
+                           DEFAULT_HEALTH_PATH)
+    liveness_path = optional(path, svc, "livenessPath",
+                             lambda p, v: as_str(p, v, HEALTH_PATH_RE, "an HTTP path starting with '/', such as /livez"), None)
+    if liveness_path is not None and liveness_path == health_path:
+        # kube-score's pod-probes-identical: a liveness probe that asks what readiness asks restarts
+        # every pod at once when a dependency stalls (https://github.com/zegl/kube-score, README_PROBES.md).
+        raise ConfigError(f"{path}.livenessPath", liveness_path,
+                          "but healthPath is the same: liveness must ask only whether the process is alive (a path "
+                          "that does not check dependencies), or leave livenessPath out for a TCP check on port")
     namespace = optional(path, svc, "namespace", lambda p, v: read_name(p, v, "a namespace name"), name)
     if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-") or namespace == BUFFER_NAMESPACE:
         raise ConfigError(f"{path}.namespace", namespace,
@@ -272,9 +283,8 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
         public=public,
         public_port=optional(path, svc, "publicPort", read_port, DEFAULT_PUBLIC_PORT),
         drain_seconds=optional(path, svc, "drainSeconds", lambda p, v: read_range(p, v, 0, 3600, " seconds"), DEFAULT_DRAIN_SECONDS),
-        health_path=optional(path, svc, "healthPath",
-                             lambda p, v: as_str(p, v, HEALTH_PATH_RE, "an HTTP path starting with '/', such as /healthz"),
-                             DEFAULT_HEALTH_PATH),
+        health_path=health_path,
+        liveness_path=liveness_path,
         allow_spot=allow_spot,
         multi_arch=multi_arch,
         allow_from=tuple(optional(path, svc, "allowFrom", as_list, [])),  # checked against all names below
