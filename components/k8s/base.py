@@ -108,6 +108,33 @@ class K8sComponent(pulumi.ComponentResource):
 # -- pod security ---------------------------------------------------------------------------------
 
 
+# The priority classes Kubernetes creates in every cluster for what the cluster cannot run without.
+CRITICAL_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
+
+
+def critical_pods_quota(component: K8sComponent, namespace: pulumi.Input[str], classes: tuple[str, ...],
+                        depends_on: list[pulumi.Resource], pods: int = 50) -> k8s.core.v1.ResourceQuota:
+    """GKE admits a pod at a critical priority class outside kube-system only in a namespace with a
+    ResourceQuota whose scope selects that class: GKE runs the ResourceQuota admission plugin with
+    `limitedResources` matching PriorityClass In (system-node-critical, system-cluster-critical)
+    (Kubernetes: https://kubernetes.io/docs/concepts/policy/resource-quotas/#limit-priority-class-consumption-by-default,
+    the kube-up addon admission-resource-quota-critical-pods; without it a pod is refused with
+    "insufficient quota to match these scopes", as fluxcd/flux2#3879 reports on GKE). The quota only
+    allows such pods, up to `pods` of them (a ceiling far above an add-on's replicas and surges)."""
+    return k8s.core.v1.ResourceQuota(
+        component.child("critical-pods"),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name="critical-pods", namespace=namespace,
+                                            labels=labels("critical-pods", "quota")),
+        spec=k8s.core.v1.ResourceQuotaSpecArgs(
+            hard={"pods": str(pods)},
+            scope_selector=k8s.core.v1.ScopeSelectorArgs(match_expressions=[
+                k8s.core.v1.ScopedResourceSelectorRequirementArgs(scope_name="PriorityClass", operator="In",
+                                                                  values=list(classes))]),
+        ),
+        opts=component.opts(depends_on=depends_on),
+    )
+
+
 def restricted_namespace_labels(kubernetes_version: str) -> dict[str, str]:
     """Pod Security admission at `restricted`, judged by the rules of the cluster's own minor."""
     labels_: dict[str, str] = {}

@@ -27,6 +27,7 @@ from components.dr.rclone import AWS_AUDIENCE
 from components.k8s.base import (
     K8sComponent,
     container_security_context,
+    critical_pods_quota,
     image_pull_policy,
     labels,
     restricted_namespace_labels,
@@ -46,6 +47,10 @@ ISSUER_NAME = "im-platform-acme"
 ACCOUNT_KEY_SECRET = "im-platform-acme-account"  # cert-manager creates it: the ACME account's key
 CERTIFICATE_NAME = "im-platform-tls"
 HELM_TIMEOUT_SECONDS = 900
+# Every pod of the chart (controller, webhook, cainjector, startupapicheck) takes the chart's
+# `global.priorityClassName` (templates/*-deployment.yaml, startupapicheck-job.yaml); cert-manager
+# issues and renews what the public tiers serve, so it is not preempted for a tier's pod.
+CERT_MANAGER_PRIORITY_CLASS = "system-cluster-critical"
 # Route 53 is global; the region only tells the AWS SDK which partition and STS endpoint to use.
 ROUTE53_REGION = "us-east-1"
 # Pulumi does not wait for a custom resource to be ready: an ACME order that cannot complete (a
@@ -355,6 +360,10 @@ class CertManager(K8sComponent):
             access = [oidc, role, policy, dns_account, token_role, binding]
             solver_auth = {"role": role.arn, "auth": {"kubernetes": {"serviceAccountRef": {"name": DNS_ACCOUNT}}}}
         self.role = role
+        quota: list[pulumi.Resource] = []
+        if spec.cloud == "gcp":
+            # GKE refuses the chart's pods at a critical class without it (critical_pods_quota).
+            quota = [critical_pods_quota(self, CERT_MANAGER_NAMESPACE, (CERT_MANAGER_PRIORITY_CLASS,), [namespace])]
         system = {"nodeSelector": {POOL_LABEL_KEY: SYSTEM_POOL}}
         replicas = 2 if spec.is_prod else 1
         release = k8s.helm.v3.Release(
@@ -368,7 +377,7 @@ class CertManager(K8sComponent):
                 # The CRDs come with the chart, and stay when the release goes (deleting them would
                 # delete every Certificate and its Secret).
                 "crds": {"enabled": True, "keep": True},
-                "global": {"priorityClassName": "system-cluster-critical"},
+                "global": {"priorityClassName": CERT_MANAGER_PRIORITY_CLASS},
                 "serviceAccount": {"create": True, "name": CERT_MANAGER_ACCOUNT},
                 "replicaCount": replicas,
                 "podDisruptionBudget": {"enabled": spec.is_prod, "maxUnavailable": 1},
@@ -386,7 +395,7 @@ class CertManager(K8sComponent):
             max_history=5,
             timeout=HELM_TIMEOUT_SECONDS,
             # Started with its Route 53 access in place, or the first challenges fail until it retries.
-            opts=self.opts(depends_on=[namespace, *access]),
+            opts=self.opts(depends_on=[namespace, *quota, *access]),
         )
         solvers = [
             {"selector": {"dnsZones": [z.zone]},
