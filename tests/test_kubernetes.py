@@ -320,7 +320,7 @@ def test_a_public_tier_is_a_plain_load_balancer_service_behind_the_users_own_cer
     assert "annotations" not in service["metadata"], "no cloud's load balancer annotations"
     pod = _one(plan, "kubernetes:apps/v1:Deployment", "svc-gateway")["inputs"]["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["tls-proxy"]
-    assert {"name": "tls-certificate", "secret": {"defaultMode": 0o440, "optional": True, "secretName": "chat-tls"}} in pod["volumes"]
+    assert {"name": "tls-certificate", "secret": {"defaultMode": 0o440, "optional": False, "secretName": "chat-tls"}} in pod["volumes"]
     policy = _one(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "svc-gateway")["inputs"]["spec"]
     # Only the sidecar's port: no node network of the program's to let reach the plain port.
     assert policy["ingress"] == [{"ports": [{"port": 8443, "protocol": "TCP"}]}]

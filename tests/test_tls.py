@@ -421,3 +421,29 @@ def test_the_probe_fails_on_a_plain_endpoint(plain: int, trusted: str) -> None:
     with socket.create_connection(("127.0.0.1", plain), timeout=5):
         pass  # it is listening: only the missing TLS can fail the probe
     assert probe("127.0.0.1", plain, "/healthz", "chat.example.com", ca_file=trusted, timeout_s=2) is False
+
+
+@pytest.mark.parametrize("stack", tls_stacks())
+def test_envoy_starts_only_once_the_certificate_is_mounted_and_then_watches_it(stack: str) -> None:
+    # Envoy does not pick up file-based SDS certificate files that were missing when it started
+    # (envoyproxy/envoy#26312; #21239: loadFiles() throws before the watch callback is set; fixed in
+    # #42652, after the pinned release), so it would serve nothing until restarted. A required
+    # Secret volume keeps the kubelet from starting the pod's containers until the Secret exists
+    # (https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod),
+    # and envoy then re-reads the files on each renewal through the watched directory.
+    plan = stack_plan(stack)
+    values, _ = read_stack_config(stack_file(stack), "im-platform")
+    spec = load_spec(values, project="im-platform", stack=stack)
+    for tier in (s for s in spec.services if s.public and s.tls == "proxy"):
+        pod = pod_of(plan, tier.name)
+        volume = next(v for v in pod["volumes"] if v["name"] == "tls-certificate")
+        assert volume["secret"].get("optional") is False, "an optional volume lets envoy start without the files"
+        (sidecar,) = pod["initContainers"]
+        mount = next(m for m in sidecar["volumeMounts"] if m["name"] == "tls-certificate")
+        config = next(r for r in plan.of_type("kubernetes:core/v1:ConfigMap")
+                      if r["inputs"]["metadata"]["name"] == f"{tier.name}-{tls_parts.PROXY_NAME}")["inputs"]["data"]
+        secret = json.loads(config["sds.yaml"])["resources"][0]["tls_certificate"]
+        assert secret["watched_directory"]["path"] == mount["mountPath"]
+        assert secret["certificate_chain"]["filename"] == f"{mount['mountPath']}/tls.crt"
+        # Ready only while its TLS listener accepts (bound once the certificate is loaded).
+        assert sidecar["readinessProbe"]["tcpSocket"]["port"] == tls_parts.PROXY_PORT_NAME

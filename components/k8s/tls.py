@@ -270,11 +270,19 @@ def proxy_container(upstream_port: int) -> k8s.core.v1.ContainerArgs:
 
 
 def certificate_volume(secret_name: str) -> k8s.core.v1.VolumeArgs:
-    """The certificate Secret; optional, so a pod starts before the first issuance (the kubelet
-    fills the volume once the Secret exists, and refreshes it on every renewal). Owner and group
-    read only (the pod's fsGroup): the key is for the pod's own user."""
+    """The certificate Secret, required: the kubelet starts none of the pod's containers until the
+    Secret exists ("Secret volume sources are validated to ensure that the specified object
+    reference actually points to an object of type Secret ... the kubelet ... will retry",
+    https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod), so
+    envoy starts with the certificate in place. Envoy does not recover from a file-based SDS secret
+    whose files are missing when it starts: it never watches them, and serves nothing until it is
+    restarted (envoyproxy/envoy#26312 "If secret files are not available when Envoy is started,
+    they are not watched"; the analysis in #21239: loadFiles() throws before the watch callback is
+    set; fixed only in #42652, after the pinned release). Once started with the files, it re-reads
+    them on every renewal (the watched directory). Owner and group read only (the pod's fsGroup):
+    the key is for the pod's own user."""
     return k8s.core.v1.VolumeArgs(name="tls-certificate", secret=k8s.core.v1.SecretVolumeSourceArgs(
-        secret_name=secret_name, default_mode=0o440, optional=True))
+        secret_name=secret_name, default_mode=0o440, optional=False))
 
 
 # -- cert-manager ---------------------------------------------------------------------------------
