@@ -79,7 +79,7 @@ def read_tls(value: Any | None, *, stack: str, project: str, services: tuple[Ser
     block: Mapping[str, Any] = as_mapping(TLS_KEY, value) if value is not None else {}
     check_keys(TLS_KEY, block, TLS_KEYS)
     issuer = optional(TLS_KEY, block, "issuer", lambda p, v: v, DEFAULT_TLS_ISSUER)
-    if issuer not in TLS_ISSUERS:
+    if not isinstance(issuer, str) or issuer not in TLS_ISSUERS:
         raise ConfigError(f"{TLS_KEY}.issuer", issuer,
                           f"expected one of {', '.join(TLS_ISSUERS)}{_did_you_mean(str(issuer), tuple(TLS_ISSUERS))}")
     email = optional(TLS_KEY, block, "email",
