@@ -832,3 +832,18 @@ def _read_port(server: subprocess.Popen[str]) -> int:
         _, err = server.communicate(timeout=10)
         raise AssertionError(f"the policy pack did not start: {line!r}\n{err}")
     return int(line)
+
+
+def test_check_does_not_call_the_name_of_a_kubernetes_secret_a_plain_text_secret(tmp_path: Path) -> None:
+    # docs/tls.md: `secretName` is the name of the certificate's Secret (a Kubernetes object name,
+    # https://kubernetes.io/docs/concepts/configuration/secret/), set in plain text like any name.
+    from tests.test_cli import cli_in_process, copy_stack
+
+    def edit(config: dict[str, Any]) -> None:
+        config["im-platform:tls"]["secretName"] = "chat-tls"
+        config["aws:secretKey"] = "hunter2"  # a value that is a secret still is one
+
+    path = copy_stack(tmp_path, "dev-aws", edit)
+    result = cli_in_process("check", "--config-file", str(path))
+    flagged = [line for line in result.stdout.splitlines() if line.startswith(f"{PLAINTEXT_SECRETS}:")]
+    assert len(flagged) == 1 and "aws:secretKey" in flagged[0], result.stdout + result.stderr

@@ -34,6 +34,9 @@ EXIT_OK, EXIT_VIOLATIONS = 0, 1
 PLAINTEXT_SECRETS = "no-plaintext-secrets"
 SECRET_KEY = re.compile(r"(secret|password|passwd|token|credential|private.?key|access.?key|client.?key|"
                         r"connection.?string|sas)", re.IGNORECASE)
+# A key that names a secret held elsewhere (a Kubernetes Secret's name: `im-platform:tls.secretName`,
+# docs/tls.md; a reference) holds no secret itself.
+NAMES_A_SECRET = re.compile(r"(Name|Ref)$")
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Deployment order on merge: every environment that is neither staging nor prod goes first.
@@ -75,7 +78,8 @@ def stack_file_violations(path: Path) -> list[Violation]:
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 walk(f"{key}[{i}]", v)
-        elif value not in (None, "") and SECRET_KEY.search(key.rsplit(".", 1)[-1].split(":")[-1]):
+        elif (value not in (None, "") and SECRET_KEY.search(leaf := key.rsplit(".", 1)[-1].split(":")[-1])
+              and not NAMES_A_SECRET.search(leaf)):
             found.append(Violation(PLAINTEXT_SECRETS, f"{key} holds a plain-text value; store it with "
                                    f"`pulumi config set --secret {key.split('.')[0]} ...` (or use OIDC, no key at all)",
                                    urn=str(path)))
