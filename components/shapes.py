@@ -49,6 +49,26 @@ INSTANCE_TYPE_PATTERNS = {
     "azure": (re.compile(r"^Standard_[A-Za-z0-9_]+$"), "an Azure VM size such as Standard_D8s_v5"),
 }
 
+# How each cloud names its Arm instance types, from its own naming rules:
+# - AWS: "g" after the generation number is AWS Graviton (c7g, m6gd, t4g, x2gd, im4gn; a1 is the first
+#   Graviton), https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html.
+# - GCP: the Arm series are Tau T2A (Ampere Altra), C4A and N4A (Axion),
+#   https://cloud.google.com/compute/docs/instances/arm-on-compute.
+# - Azure: a "p" among the lowercase additive features after the vCPU count is an Arm processor
+#   (Dpsv5, Dplsv5, Epsv5 on Ampere Altra; Dpsv6 on Cobalt 100),
+#   https://learn.microsoft.com/azure/virtual-machines/vm-naming-conventions.
+_ARM_TYPE_PATTERNS = {
+    "aws": re.compile(r"^(a1|[a-z]+\d+g[a-z-]*)\."),
+    "gcp": re.compile(r"^(t2a|c4a|n4a)-"),
+    "azure": re.compile(r"^Standard_[A-Z]+\d+(-\d+)?[a-z]*p[a-z]*_v\d+$"),
+}
+
+
+def instance_type_arch(cloud: str, instance_type: str) -> str:
+    """The CPU architecture of a cloud's instance type, by the cloud's own naming rule."""
+    pattern = _ARM_TYPE_PATTERNS.get(cloud)
+    return "arm64" if pattern is not None and pattern.match(instance_type) else "x86_64"
+
 
 class ShapeError(ValueError):
     """No instance type of the cloud has this shape."""
@@ -58,14 +78,36 @@ def _ratio(vcpu: int, memory_gib: int) -> int | None:
     return memory_gib // vcpu if memory_gib % vcpu == 0 else None
 
 
-def _known_shapes(cloud: str) -> str:
+def valid_shapes(cloud: str, arch: str = "x86_64") -> list[tuple[int, int]]:
+    """Every (vCPU, GiB) the tables map on `cloud` for `arch` (GCP's custom shapes in whole GiB)."""
+    found: set[tuple[int, int]] = set()
+    if arch == "arm64":
+        if cloud == "aws":
+            found |= {(n, n * r) for r in _AWS_ARM_FAMILIES for n in _AWS_ARM_SIZES}
+        elif cloud == "azure":
+            found |= {(n, n * r) for r, (_, sizes) in _AZURE_ARM_SIZES.items() for n in sizes}
+        return sorted(found)
     if cloud == "aws":
-        pairs = [(n, n * r) for r in _AWS_FAMILIES for n in (4, 8)]
+        found |= {(n, n * r) for r in _AWS_FAMILIES for n in _AWS_SIZES}
     elif cloud == "gcp":
-        pairs = [(n, n * r) for r in _GCP_FAMILIES for n in (4, 8)]
-    else:
-        pairs = [(n, n * r) for r in _AZURE_SIZES for n in (4, 8)]
-    return ", ".join(f"{v}/{m}" for v, m in sorted(pairs))
+        found |= {(n, n * r) for r in _GCP_FAMILIES for n in _GCP_SIZES}
+        found |= {(n, m) for n in range(2, 33, 2) for m in range(max(1, n // 2), n * 8 + 1)}
+    elif cloud == "azure":
+        found |= {(n, n * r) for r, (_, sizes) in _AZURE_SIZES.items() for n in sizes}
+    return sorted(found)
+
+
+def nearest_shapes(cloud: str, vcpu: int, memory_gib: int, arch: str = "x86_64", count: int = 6) -> list[tuple[int, int]]:
+    """The valid shapes closest to the one asked for (relative distance in vCPU and in memory)."""
+    def distance(shape: tuple[int, int]) -> tuple[float, int, int]:
+        v, m = shape
+        return (abs(v - vcpu) / max(vcpu, 1) + abs(m - memory_gib) / max(memory_gib, 1), v, m)
+
+    return sorted(sorted(valid_shapes(cloud, arch), key=distance)[:count])
+
+
+def _known_shapes(cloud: str, vcpu: int, memory_gib: int, arch: str = "x86_64") -> str:
+    return ", ".join(f"{v}/{m}" for v, m in nearest_shapes(cloud, vcpu, memory_gib, arch))
 
 
 def machine_types(cloud: str, vcpu: int, memory_gib: int, spot: bool, arch: str = "x86_64") -> tuple[str, ...]:
@@ -94,7 +136,7 @@ def machine_types(cloud: str, vcpu: int, memory_gib: int, spot: bool, arch: str 
         raise ShapeError(f"unknown cloud {cloud!r}")
     raise ShapeError(
         f"no {cloud} instance type is known for {vcpu} vCPU and {memory_gib} GiB; "
-        f"use a shape such as {_known_shapes(cloud)} (vCPU/GiB) or set instanceType"
+        f"use a shape such as {_known_shapes(cloud, vcpu, memory_gib)} (vCPU/GiB) or set instanceType"
     )
 
 
@@ -112,4 +154,4 @@ def _arm_types(cloud: str, vcpu: int, memory_gib: int, spot: bool, ratio: int | 
         raise ShapeError("arm64 pools are mapped on aws (Graviton) and azure (Ampere); GCP's Tau T2A and C4A "
                          "are not in the shape table yet: use arch x86_64 or set instanceType")
     raise ShapeError(f"no arm64 {cloud} instance type is known for {vcpu} vCPU and {memory_gib} GiB; "
-                     f"use 2, 4 or 8 GiB per vCPU with 2 to 64 vCPU, or set instanceType")
+                     f"use a shape such as {_known_shapes(cloud, vcpu, memory_gib, 'arm64')} (vCPU/GiB), or set instanceType")

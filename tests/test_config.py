@@ -223,3 +223,19 @@ def test_network_cidr_must_be_rfc1918_and_sized(octets: tuple[int, int], prefix:
         assert load(config(cluster_value=value)).network_cidr == str(net)
     else:
         assert error_of(config(cluster_value=value)).startswith("config error: im-platform:cluster.network.")
+
+
+@pytest.mark.parametrize("cloud, instance_type, arch, type_arch", [
+    ("aws", "c7g.xlarge", "x86_64", "arm64"), ("aws", "m7i.xlarge", "arm64", "x86_64"),
+    ("gcp", "t2a-standard-8", "x86_64", "arm64"), ("gcp", "n2-standard-8", "arm64", "x86_64"),
+    ("azure", "Standard_D8ps_v5", "x86_64", "arm64"), ("azure", "Standard_D8s_v5", "arm64", "x86_64"),
+])
+def test_an_instance_type_of_another_architecture_than_the_pools_is_a_config_error(
+        cloud: str, instance_type: str, arch: str, type_arch: str) -> None:
+    # Each cloud's naming rule (components/shapes.py, instance_type_arch, with its sources).
+    pool = with_pool("worker", instanceType=instance_type, arch=arch)
+    message = error_of(config(cloud, cluster_value=pool))
+    assert message.startswith(f'config error: im-platform:cluster.nodePools.worker.instanceType is "{instance_type}", '
+                              f"but the pool's arch is {arch}: {instance_type} is an {type_arch} type"), message
+    same = with_pool("worker", instanceType=instance_type, arch=type_arch)
+    assert load(config(cloud, cluster_value=same)).pool("worker").machine_types == (instance_type,)

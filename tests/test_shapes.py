@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components import naming
-from components.shapes import ShapeError, machine_types
+from components.shapes import ShapeError, machine_types, valid_shapes
 
 
 @pytest.mark.parametrize("vcpu, memory, expected", [
@@ -33,7 +33,46 @@ def test_uneven_or_missing_ratios_name_the_shapes_the_cloud_has(cloud: str, vcpu
         machine_types(cloud, vcpu, memory, spot=True)
     message = str(info.value)
     assert f"no {cloud} instance type is known for {vcpu} vCPU and {memory} GiB" in message
-    assert "use a shape such as 4/8, 4/16" in message and "(vCPU/GiB) or set instanceType" in message, message
+    assert "(vCPU/GiB) or set instanceType" in message, message
+    suggested = [tuple(map(int, s.split("/"))) for s in message.split("use a shape such as ")[1].split(" (")[0].split(", ")]
+    assert suggested and all(machine_types(cloud, v, m, spot=True) for v, m in suggested), suggested
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+@pytest.mark.parametrize("vcpu, memory", [(7, 16), (7, 14), (3, 12), (5, 20), (15, 64), (100, 200), (1, 1)])
+def test_a_shape_the_cloud_lacks_suggests_the_nearest_shapes_it_has_and_each_plans(cloud: str, arch: str, vcpu: int,
+                                                                                   memory: int) -> None:
+    if cloud == "gcp" and arch == "arm64":
+        return  # no arm64 shapes in the table on GCP: the message says to set instanceType
+    with pytest.raises(ShapeError) as info:
+        machine_types(cloud, vcpu, memory, spot=False, arch=arch)
+    text = str(info.value).split("use a shape such as ")[1].split(" (vCPU/GiB)")[0]
+    suggested = [tuple(map(int, s.split("/"))) for s in text.split(", ")]
+    # Every suggestion is a shape the table maps, and the obvious neighbours are among them:
+    # vcpu 7 with 16 GiB names 8/16 (one vCPU up, the same memory).
+    assert all(machine_types(cloud, v, m, spot=False, arch=arch) for v, m in suggested), suggested
+    if (vcpu, memory) == (7, 16):
+        assert (8, 16) in suggested, suggested
+
+
+def test_the_arch_of_an_instance_type_follows_each_clouds_naming_rule() -> None:
+    from components.shapes import instance_type_arch
+
+    # Every type the shape table maps has the architecture it was mapped for.
+    for cloud in ("aws", "gcp", "azure"):
+        for arch in ("x86_64", "arm64"):
+            for v, m in valid_shapes(cloud, arch):
+                for instance_type in machine_types(cloud, v, m, spot=True, arch=arch):
+                    assert instance_type_arch(cloud, instance_type) == arch, (cloud, instance_type)
+    # And the types users name beside them (AWS Graviton "g", GCP T2A/C4A, Azure "p").
+    for cloud, instance_type, arch in [("aws", "c7g.xlarge", "arm64"), ("aws", "t4g.medium", "arm64"),
+                                       ("aws", "x2gd.large", "arm64"), ("aws", "a1.large", "arm64"),
+                                       ("aws", "g4dn.xlarge", "x86_64"), ("aws", "m7a.large", "x86_64"),
+                                       ("gcp", "t2a-standard-8", "arm64"), ("gcp", "c4a-standard-8", "arm64"),
+                                       ("gcp", "c3-standard-8", "x86_64"), ("azure", "Standard_D8ps_v6", "arm64"),
+                                       ("azure", "Standard_B2pls_v2", "arm64"), ("azure", "Standard_D8as_v5", "x86_64")]:
+        assert instance_type_arch(cloud, instance_type) == arch, instance_type
 
 
 def test_an_unknown_cloud_is_named() -> None:

@@ -169,6 +169,13 @@ def read_pool(path: str, name: str, value: Any, cloud: str) -> NodePoolSpec:
     if instance_type is not None:
         pattern, what = shapes.INSTANCE_TYPE_PATTERNS[cloud]
         types: tuple[str, ...] = (as_str(f"{path}.instanceType", instance_type, pattern, what),)
+        type_arch = shapes.instance_type_arch(cloud, instance_type)
+        if type_arch != arch:
+            # The nodes would boot another architecture than the one the pool's tiers were admitted
+            # for (multiArch), and the node image (AMI, node image) the pool asks for would not boot.
+            raise ConfigError(f"{path}.instanceType", instance_type,
+                              f"but the pool's arch is {arch}: {instance_type} is an {type_arch} type; set arch: "
+                              f"{type_arch} on the pool (its tiers need multiArch: true on arm64) or pick an {arch} type")
     else:
         try:
             types = shapes.machine_types(cloud, vcpu, memory, spot, arch)
