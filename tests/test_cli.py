@@ -95,14 +95,22 @@ def test_bad_value_gives_one_message_and_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("config: [unclosed", "is not valid YAML at line 1"),
-    ("- just\n- a list\n", "expected a YAML map"),
+    # PyYAML's own words and place (its MarkedYAMLError: problem, problem_mark, context).
+    ("config: [unclosed", "Pulumi.x.yaml:1:18: YAML syntax error: expected ',' or ']', but got '<stream end>' "
+                          "(while parsing a flow sequence at line 1)"),
+    ("config:\n  im-platform:cloud: aws\n   aws:region: x\n",
+     "Pulumi.x.yaml:3:14: YAML syntax error: mapping values are not allowed here"),
+    ("config:\n  a:\n    b: 1\n   c: 2\n", "Pulumi.x.yaml:4:4: YAML syntax error: expected <block end>, but found "
+                                            "'<block mapping start>' (while parsing a block mapping at line 2)"),
+    ("- just\n- a list\n", "Pulumi.x.yaml is not a YAML map: expected a map with a top-level 'config' key"),
 ])
 def test_unreadable_stack_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "Pulumi.x.yaml"
     path.write_text(text)
     result = cli_in_process("plan", "--config-file", str(path))
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("config error: ")]
+    assert line.startswith(f"config error: {path}") and " is null" not in line, line
 
 
 @pytest.mark.parametrize("command", [["plan"], ["check"], ["manifests", "--out", "unused"]])

@@ -71,3 +71,14 @@ class HiddenValueError(ConfigError):
         super().__init__(key, MISSING, "")
         hint = f"; did you mean {suggestion}?" if suggestion else ""
         self.args = (f"{key} is {why}{hint}",)
+
+
+class YamlSyntaxError(ConfigError):
+    """A stack file YAML cannot parse: the file, the line and column, and the parser's own words."""
+
+    def __init__(self, file: str, line: int | None, column: int | None, problem: str, context: str | None = None) -> None:
+        super().__init__(file, MISSING, "")
+        where = f"{file}:{line}:{column}" if line is not None else file
+        started = f" ({context})" if context else ""
+        self.line = line
+        self.args = (f"{where}: YAML syntax error: {problem}{started}",)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from infra.config import yamlio
-from infra.config.errors import MISSING, ConfigError, DuplicateKeyError
+from infra.config.errors import MISSING, ConfigError, DuplicateKeyError, HiddenValueError, YamlSyntaxError
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
@@ -178,10 +178,13 @@ def _parse_stack_config(where: str, text: str, project: str) -> tuple[tuple[tupl
         doc = yamlio.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where_in = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), None, f"is not valid YAML{where_in}: {getattr(exc, 'problem', exc)}") from None
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None:
+            context = f"{context} at line {context_mark.line + 1}"
+        raise YamlSyntaxError(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+                              str(getattr(exc, "problem", None) or exc), context) from None
     if not isinstance(doc, dict):
-        raise ConfigError(str(path), None, "expected a YAML map with a top-level 'config' key")
+        raise HiddenValueError(str(path), "not a YAML map: expected a map with a top-level 'config' key")
     check_duplicates(path, text, project)
     config = doc.get("config") or {}
     if not isinstance(config, dict):
