@@ -72,8 +72,19 @@ def render_tree(plan: Any) -> str:
     lines.append("Outputs:")
     for key in sorted(plan.outputs):
         if key != "nodePools":
-            lines.append(f"  {key}: {plan.outputs[key]}")
+            lines.append(f"  {key}: {_known(plan.outputs[key])}")
     return "\n".join(lines)
+
+
+# A public address the cluster assigns only when the Service is deployed (an existing cluster's
+# load balancer implementation): said as such, never shown as an address.
+ASSIGNED_AT_DEPLOY = "(assigned by the cluster's load balancer when deployed)"
+
+
+def _known(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ASSIGNED_AT_DEPLOY if k == "publicAddress" and v == "" else _known(v) for k, v in value.items()}
+    return value
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -411,3 +411,21 @@ def test_a_new_kubernetes_stack_beside_the_examples_works_with_every_command(tmp
     result = cli_in_process("manifests", "--config-file", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "echo" / "deployment-echo.yaml").is_file()
+
+
+def test_a_public_tier_on_an_existing_cluster_shows_no_made_up_address(tmp_path: Path) -> None:
+    # The cluster's own load balancer implementation (MetalLB, kube-vip, ...) assigns the address
+    # from its pool when the Service is created (https://kubernetes.io/docs/concepts/services-networking/service/#loadbalancer:
+    # "the actual creation of the load balancer happens asynchronously"): offline there is none.
+    def edit(config: dict[str, Any]) -> None:
+        config["im-platform:services"]["gateway"]["public"] = True
+        config["im-platform:tls"] = {"issuer": "own", "hosts": ["chat.onprem.example.com"]}
+
+    path = _copy(tmp_path, "dev-onprem", edit, source="dev-kubernetes")
+    text = cli_in_process("plan", "--config-file", str(path))
+    assert text.returncode == 0, text.stderr
+    outputs = text.stdout.split("\nOutputs:\n", 1)[1]
+    assert "publicAddress" in outputs and "assigned by the cluster's load balancer when deployed" in outputs
+    assert "203.0.113." not in outputs and ".elb." not in outputs
+    doc = json.loads(cli_in_process("plan", "--config-file", str(path), "--json").stdout)
+    assert doc["outputs"]["services"]["gateway"]["publicAddress"] == ""

@@ -44,7 +44,9 @@ def _service(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
     n = int(digest("clusterip", args.name, length=4), 16)
     spec.setdefault("clusterIP", f"172.20.{n // 256 % 16}.{n % 254 + 1}")
     status: dict[str, Any] = {"loadBalancer": {}}
-    if spec.get("type") == "LoadBalancer":
+    # An existing cluster's load balancer implementation (MetalLB, kube-vip, a cloud's own) picks the
+    # address from its own pool at deploy time: offline there is none to show, so none is made up.
+    if spec.get("type") == "LoadBalancer" and config_value("im-platform:cloud", "aws") != "kubernetes":
         status["loadBalancer"] = {"ingress": [_load_balancer_ingress(args)]}
         spec.setdefault("healthCheckNodePort", 30000 + n % 2767)
     out.update({"spec": spec, "status": status})
