@@ -92,3 +92,15 @@ def test_the_readme_is_a_user_guide_with_one_configuration_section_and_every_com
     for command in ("plan", "check", "cost", "manifests", "failover", "stacks"):
         assert f"| `{command} " in table, command
     assert "python -m infra.offline.bench" in table
+
+
+def test_docs_ci_lists_every_policy_rule_in_the_order_check_runs_them() -> None:
+    # The rules are infra/policy/rules.py's RULES (what the pack and `check` run) plus check's
+    # stack-file rule; `check --json` lists them in this order.
+    from infra.policy.check import PLAINTEXT_SECRETS
+    from infra.policy.rules import RULES
+
+    text = (ROOT / "docs" / "ci.md").read_text()
+    table = text.split("| Rule | What it stops |", 1)[1].split("\n\n", 1)[0]
+    listed = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert listed == [r.name for r in RULES] + [PLAINTEXT_SECRETS]
