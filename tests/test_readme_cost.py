@@ -38,3 +38,33 @@ def test_the_readme_shows_the_compare_table_of_a_prod_stack_from_the_command() -
     block = "\n".join([tables.COMPARE_HEADER, *tables.compare_rows(cost_json("--stack", tables.COMPARED, "--compare"))])
     assert block in README
     assert re.search(r"python -m infra\.cost\.tables", README), "how to regenerate the figures"
+
+
+def test_every_column_of_the_readmes_compare_table_is_what_the_text_command_prints() -> None:
+    # What a user sees running the command the README names: each row's region, types, min,
+    # modeled, max, fixed capacity and saving are on that cloud's lines of the plain-text output.
+    from tests.test_cli import cli_in_process
+
+    result = cli_in_process("cost", "--stack", tables.COMPARED, "--compare")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.split("Compare (", 1)[1].split("\n\nNot priced", 1)[0]
+    blocks: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines()[1:]:
+        if not line.startswith("      "):
+            current = line[2:].split()[0]
+        blocks.setdefault(current, []).append(line)
+    start = README.index(tables.COMPARE_HEADER)
+    header = [c.strip() for c in tables.COMPARE_HEADER.splitlines()[0].strip("|").split("|")]
+    rows = [line for line in README[start:].split("\n\n", 1)[0].splitlines()[2:] if line.startswith("| ")]
+    assert len(rows) == len(blocks) == 3
+    for row in rows:
+        cells = dict(zip(header, [c.strip() for c in row.strip("|").split("|")], strict=True))
+        cloud = cells["cloud"].split()[0]
+        first, types = blocks[cloud][0], blocks[cloud][1]
+        assert (cells["cloud"].endswith("(this stack)")) == first.startswith(" *")
+        assert cells["region"] in first.split()
+        for column in ("min", "modeled", "max", "fixed capacity"):
+            assert re.search(rf"{column} +{re.escape(cells[column])}\b", first), (column, cells[column], first)
+        assert f"saving {cells['saving vs fixed capacity']} against fixed capacity" in first
+        assert sorted({t.split()[1] for t in types.split("types: ", 1)[1].split(", ")}) == cells["types"].split(", ")

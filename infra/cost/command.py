@@ -513,7 +513,8 @@ def render(doc: Mapping[str, Any]) -> str:
         for row in doc["compare"]:
             ct = row["totals"]
             mark = "*" if row["current"] else " "
-            lines.append(f" {mark}{row['cloud']:<6} {row['region']:<16} modeled {cents(ct['modeled']):>10}  "
+            lines.append(f" {mark}{row['cloud']:<6} {row['region']:<16} min {cents(ct['min']):>10}  "
+                         f"modeled {cents(ct['modeled']):>10}  max {cents(ct['max']):>10}  "
                          f"fixed capacity {cents(ct['fixedCapacity']):>10}  saving {ct['savingVsFixedCapacityPercent']}% "
                          f"against fixed capacity, {ct['savingPercent']}% against max")
             lines.append("      types: " + ", ".join(f"{p['name']} {p['instanceTypes'][0]}{' (spot)' if p['spot'] else ''}"
