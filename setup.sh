@@ -47,6 +47,15 @@ make_env() {  # make_env DIR REQUIREMENTS: one line per environment, with its ti
 }
 
 make_env venv requirements-dev.txt
+# The project itself, editable and without dependencies (requirements-dev.txt pinned them): its
+# console script venv/bin/im-platform runs `infra.cli` from this checkout.
+step=$SECONDS
+printf 'setup: venv <- this project (venv/bin/im-platform) ... ' >&2
+if ! venv/bin/pip install "${pip_quiet[@]}" --no-deps -e .; then
+    echo "failed after $((SECONDS - step)) s (the lines above say why)" >&2
+    exit 1
+fi
+echo "done in $((SECONDS - step)) s" >&2
 make_env policy/venv policy/requirements.txt
 make_env venv-checks requirements-checkov.txt
 echo '*' > venv-checks/.gitignore

@@ -1,8 +1,8 @@
 """im-platform: plan, check, cost, manifests and stacks run offline; failover drives Pulumi.
 
-    python -m infra.cli plan --stack NAME [--config-file FILE] [--json]
-    python -m infra.cli failover --to STACK [--dry-run] [--yes] [--json] [--journal FILE] ...
-    python -m infra.cli --version
+    venv/bin/im-platform plan --stack NAME [--config-file FILE] [--json]
+    venv/bin/im-platform failover --to STACK [--dry-run] [--yes] [--json] [--journal FILE] ...
+    venv/bin/im-platform --version
 
 Exit status: 0 on success, 2 on a configuration or usage error (one message, no traceback), 1
 otherwise. The commands table is in README.md, Commands.
@@ -121,7 +121,7 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infra.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="im-platform", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"im-platform {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="print every resource the program would declare, offline")
@@ -178,7 +178,23 @@ def run(argv: list[str] | None, commands: Callable[[argparse.Namespace], int] | 
 _LONG_RUNNING = {"failover"}
 
 
+# What every command imports; checked before anything else, so an interpreter without them (a
+# system Python before ./setup.sh) gets one line instead of an import traceback.
+REQUIRED_MODULES = ("yaml", "pulumi")
+
+
+def missing_packages() -> list[str]:
+    import importlib.util
+
+    return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+
+
 def main() -> None:
+    missing = missing_packages()
+    if missing:
+        print(f"error: {sys.executable} lacks the program's packages ({', '.join(missing)}): run ./setup.sh once, "
+              "then run venv/bin/im-platform", file=sys.stderr)
+        sys.exit(EXIT_FAILURE)
     if not _LONG_RUNNING & set(sys.argv[1:2]):
         # An offline command is one short batch that ends with the process. The collector's full
         # passes walk the provider SDKs' thousands of modules again and again while they are

@@ -1,13 +1,13 @@
 """Run this pack's analyzer over an offline plan, without the Pulumi CLI:
 
-    python -m infra.cli plan --stack prod-aws --json > plan.json          # main environment
+    venv/bin/im-platform plan --stack prod-aws --json > plan.json          # main environment
     policy/venv/bin/python -m policy.offline --plan plan.json --stack-file stacks/Pulumi.prod-aws.yaml
 
 It drives pulumi-policy's own analyzer service (the object the CLI talks to over gRPC) with the
 requests the engine would send: properties as a protobuf Struct (so numbers arrive as doubles),
 unknowns as the engine's sentinels, options as AnalyzerResourceOptions. Prints the violations as
 JSON, one {"rule", "urn", "message"} per line of the CLI's report. tests/test_policy.py uses it to
-prove the pack and `python -m infra.cli check` agree on every rule.
+prove the pack and `venv/bin/im-platform check` agree on every rule.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def context_from_json(data: dict[str, Any]) -> Context:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policy.offline", description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", help="plan JSON (python -m infra.cli plan --json); default: stdin")
+    parser.add_argument("--plan", help="plan JSON (venv/bin/im-platform plan --json); default: stdin")
     parser.add_argument("--stack-file", help="the stack file the plan was made from")
     parser.add_argument("--batch", action="store_true",
                         help='stdin: [{"name", "plan", "context": {stack, environment, maxNodesPerPool, '

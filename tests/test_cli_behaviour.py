@@ -41,16 +41,16 @@ def test_an_unknown_flag_prints_that_subcommands_usage(command: str) -> None:
     required = {"failover": ["--to", "prod-azure"], "manifests": ["--stack", "dev-aws", "--out", "unused"]}
     result = cli_in_process(command, *required.get(command, []), "--no-such-flag")
     assert result.returncode == 2
-    assert result.stderr.startswith(f"usage: python -m infra.cli {command} "), result.stderr
+    assert result.stderr.startswith(f"usage: im-platform {command} "), result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"python -m infra.cli {command}: error: unrecognized arguments: --no-such-flag")
+        f"im-platform {command}: error: unrecognized arguments: --no-such-flag")
     assert not (ROOT / "unused").exists()
 
 
 def test_a_command_without_its_stack_prints_its_own_usage() -> None:
     result = cli_in_process("cost")
     assert result.returncode == 2
-    assert result.stderr.startswith("usage: python -m infra.cli cost ")
+    assert result.stderr.startswith("usage: im-platform cost ")
     assert "cost needs --stack NAME or --config-file FILE" in result.stderr
 
 

@@ -147,7 +147,7 @@ def test_the_readme_dry_run_example_runs(stacks: Path, tmp_path: Path) -> None:
     """`python -m infra.cli failover --to prod-azure --dry-run`, as the README writes it: on the
     repository's stacks/ once it holds the example pair's traffic stack, on the fixture until then."""
     readme = (ROOT / "README.md").read_text()
-    assert "python -m infra.cli failover --to prod-azure --dry-run" in readme
+    assert "venv/bin/im-platform failover --to prod-azure --dry-run" in readme
     has_pair = any("im-platform:traffic" in p.read_text() for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
     extra = [] if has_pair else ["--stacks-dir", str(stacks)]
     journal = tmp_path / "never.json"

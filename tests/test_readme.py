@@ -22,7 +22,7 @@ def test_configuration_example_is_a_valid_stack() -> None:
     values = {k: v if isinstance(v, str) else __import__("json").dumps(v) for k, v in config.items()}
     spec = load_spec(values, project="im-platform", stack="readme-aws")
     assert [p.name for p in spec.node_pools] == ["system", "worker"]
-    assert spec.node_pools[1].machine_types == ("m7i.2xlarge",)
+    assert spec.node_pools[1].machine_types == ("m7g.2xlarge",)
     plan = run_program("readme-aws", values)
     assert len(plan.of_type("aws:eks/nodeGroup:NodeGroup")) == 2
 

@@ -1,6 +1,6 @@
-"""`python -m infra.cli cost`: what a stack costs a month, on its cloud or on all three.
+"""`venv/bin/im-platform cost`: what a stack costs a month, on its cloud or on all three.
 
-    python -m infra.cli cost --stack NAME [--config-file FILE] [--json] [--compare]
+    venv/bin/im-platform cost --stack NAME [--config-file FILE] [--json] [--compare]
                              [--regions aws=R,gcp=R,azure=R] [--base FILE]
 
 `--base` takes an earlier `cost --json`, or a `plan --json` (priced with this stack's curve and catalog).

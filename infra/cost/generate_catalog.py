@@ -1,6 +1,6 @@
 """Regenerate the price catalog from the machine-generated price tables it is sourced from.
 
-    python -m infra.cost.generate_catalog --aws zz_generated.pricing_aws.go \
+    venv/bin/python -m infra.cost.generate_catalog --aws zz_generated.pricing_aws.go \
         --gce gce_price_info.go --gcp-pricing pricing.yml --azure zz_generated.pricing.go
 
 --aws: github.com/aws/karpenter-provider-aws pkg/providers/pricing/zz_generated.pricing_aws.go;
@@ -11,7 +11,7 @@
 AWS's regional factors, the AWS and Azure spot discounts and the fixed fees below come from the
 vendors' pricing pages (named in each block); update them and the `as_of` dates with the tables.
 
-    python -m infra.cost.generate_catalog --extras-only
+    venv/bin/python -m infra.cost.generate_catalog --extras-only
 
 re-applies EXTRAS (the fees, egress tiers, spot bands, commitments and extended-support control
 planes below, each with its source and date) to the shipped catalog without the tables.

@@ -1,4 +1,4 @@
-"""The README's cost tables, from the command: `python -m infra.cost.tables [STACK ...]`.
+"""The README's cost tables, from the command: `venv/bin/python -m infra.cost.tables [STACK ...]`.
 
 Prints the Markdown table of each named stack (default: every stack in stacks/) and the `--compare`
 table of prod-aws, exactly as README.md shows them; tests/test_readme_cost.py holds the two equal.

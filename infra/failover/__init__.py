@@ -1,5 +1,5 @@
 """Failover of a DR pair: the orchestration (`orchestrator`, no Pulumi import), the real `Control`
-over the Automation API (`control`) and `python -m infra.cli failover` (`command`).
+over the Automation API (`control`) and `venv/bin/im-platform failover` (`command`).
 
 The contract's import path: `from infra.failover import Control, Report, failover`.
 """

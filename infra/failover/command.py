@@ -1,4 +1,4 @@
-"""`python -m infra.cli failover --to STACK [--dry-run] [--yes] [--journal FILE] [--health-timeout SECONDS]`
+"""`venv/bin/im-platform failover --to STACK [--dry-run] [--yes] [--journal FILE] [--health-timeout SECONDS]`
 
 Moves the public name of a DR pair to STACK (see `infra.failover.orchestrator` for the steps and guarantees).
 The pair and its traffic stack are found in stacks/: the traffic stack whose
@@ -279,9 +279,9 @@ def github_outputs(target: str, stacks_dir: Path) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m infra.failover.command --github-output STACK`: key=value lines for $GITHUB_OUTPUT."""
+    """`venv/bin/python -m infra.failover.command --github-output STACK`: key=value lines for $GITHUB_OUTPUT."""
     if len(argv) != 2 or argv[0] != "--github-output":
-        print("usage: python -m infra.failover.command --github-output STACK", file=sys.stderr)
+        print("usage: venv/bin/python -m infra.failover.command --github-output STACK", file=sys.stderr)
         return EXIT_USAGE
     try:
         outputs = github_outputs(argv[1], ROOT / "stacks")

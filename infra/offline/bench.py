@@ -1,7 +1,7 @@
-"""Benchmark: plan every stack in stacks/ as users do (a whole `python -m infra.cli plan` process)
+"""Benchmark: plan every stack in stacks/ as users do (a whole `venv/bin/im-platform plan` process)
 and print wall time, resource count, and the time to import the SDKs it needs (and the ratio) per stack.
 
-    python -m infra.offline.bench [--repeat N] [--cost]
+    venv/bin/python -m infra.offline.bench [--repeat N] [--cost]
 
 --cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
 at most 1.3x and 3x the plan's median; a traffic stack has no `--compare`).
@@ -94,7 +94,7 @@ def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.offline.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="venv/bin/python -m infra.offline.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per stack; the median is reported (default 3)")
     parser.add_argument("--cost", action="store_true", help="also time cost and cost --compare against the plan")
     args = parser.parse_args(argv)

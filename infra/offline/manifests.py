@@ -1,4 +1,4 @@
-"""`python -m infra.cli manifests --stack NAME [--config-file F] --out DIR`: every Kubernetes object of
+"""`venv/bin/im-platform manifests --stack NAME [--config-file F] --out DIR`: every Kubernetes object of
 the offline plan, one YAML file each, for review, diffs and the schema and checkov checks in tests.
 
 Layout (deterministic: same plan, same bytes). DIR holds Kubernetes objects and nothing else, so
@@ -399,7 +399,7 @@ def write(rendered: Rendered, out: Path, index_dir: Path | None = None) -> list[
         if not helm:
             written.append(path)
     (index_dir / INDEX).write_text(
-        f"# Written by `python -m infra.cli manifests`: the objects are in {out.resolve()}; the next run\n"
+        f"# Written by `venv/bin/im-platform manifests`: the objects are in {out.resolve()}; the next run\n"
         "# with the same directories removes the files listed here first.\n"
         + yaml.safe_dump(_index(rendered), sort_keys=False), encoding="utf-8")
     return written

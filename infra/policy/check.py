@@ -1,10 +1,10 @@
-"""`python -m infra.cli check --stack NAME [--config-file F] [--json]`: the policy guardrails offline.
+"""`venv/bin/im-platform check --stack NAME [--config-file F] [--json]`: the policy guardrails offline.
 
 Plans the stack under the mock runtime (the very program `pulumi up` runs), then evaluates every
 rule of `infra.policy.rules` (the rules the policy pack in `policy/` runs) over the planned resources.
 Exit status: 0 clean, 1 violations (one line each: `rule-name: urn: message`), 2 configuration error.
 
-`python -m infra.cli stacks [--github-output]` lists the stacks in stacks/ with their cloud,
+`venv/bin/im-platform stacks [--github-output]` lists the stacks in stacks/ with their cloud,
 environment and deployment wave; the CI workflows derive their matrices from it.
 """
 

@@ -887,7 +887,7 @@ RULES: tuple[Rule, ...] = (
          stack_check=check_object_store_versioned),
     Rule("max-monthly-cost", "The stack's max monthly cost (every pool at maxNodes all month, plus fixed fees) stays "
          "within im-platform:guardrails.maxMonthlyCost (USD; no limit when unset).",
-         "Lower the pools' maxNodes or pick cheaper shapes (python -m infra.cli cost shows the figures), or raise "
+         "Lower the pools' maxNodes or pick cheaper shapes (venv/bin/im-platform cost shows the figures), or raise "
          "the guardrail in the stack file if the cost is intended.",
          stack_check=check_max_monthly_cost),
     Rule("issuer-no-stored-credentials", "Certificate issuers hold no stored credential: no access key, service "
