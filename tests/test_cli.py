@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -217,3 +218,33 @@ def test_a_process_pauses_the_collector_for_offline_commands_only(monkeypatch: p
     finally:
         gc.enable() if was else gc.disable()
     assert done.value.code == 0 and seen == [collector]
+
+
+def test_every_independent_mistake_is_its_own_config_error_line(tmp_path: Path) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        pools = config["im-platform:cluster"]["nodePools"]
+        pools["gateway"]["minNodes"] = 50
+        pools["worker"]["vcpu"] = "eight"
+        config["im-platform:services"]["logic"]["image"] = "ghcr.io/acme/im-logic:latest"
+        config["im-platform:services"]["push"]["replicas"]["max"] = 0
+        config["im-platform:guardrails"] = {"maxNodesPerPool": "many"}
+
+    path = copy_stack(tmp_path, "broken", edit)
+    for command in ("plan", "check"):
+        result = cli_in_process(command, "--config-file", str(path))
+        lines = [line for line in result.stderr.splitlines() if not line.startswith("Planning ")]
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert all(line.startswith("config error: im-platform:") for line in lines), lines
+        keys = [line.split()[2] for line in lines]
+        assert keys == ["im-platform:cluster.nodePools.gateway.minNodes", "im-platform:cluster.nodePools.worker.vcpu",
+                        "im-platform:guardrails.maxNodesPerPool"], lines
+    # Services are read once the pools they name are: with the pools fixed, their mistakes show.
+    def services_only(config: dict[str, Any]) -> None:
+        config["im-platform:services"]["logic"]["image"] = "ghcr.io/acme/im-logic:latest"
+        config["im-platform:services"]["push"]["replicas"]["max"] = 0
+        config["im-platform:guardrails"] = {"maxNodesPerPool": "many"}
+
+    result = cli_in_process("check", "--config-file", str(copy_stack(tmp_path, "broken", services_only)))
+    keys = [line.split()[2] for line in result.stderr.splitlines()]
+    assert keys == ["im-platform:guardrails.maxNodesPerPool", "im-platform:services.logic.image",
+                    "im-platform:services.push.replicas.min"], result.stderr

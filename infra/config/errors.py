@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _MISSING = object()
@@ -82,3 +84,43 @@ class YamlSyntaxError(ConfigError):
         started = f" ({context})" if context else ""
         self.line = line
         self.args = (f"{where}: YAML syntax error: {problem}{started}",)
+
+
+class ConfigErrors(ConfigError):
+    """Several independent mistakes in one stack file, each its own `config error:` line (the first
+    is the error this one stands for: its key, value and expectation)."""
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        flat: list[ConfigError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+        first = flat[0]
+        Exception.__init__(self, first.args[0])
+        self.key, self.value, self.expected = first.key, first.value, first.expected
+        self.errors = flat
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+class Collector:
+    """Reads independent parts of a configuration, going on past a part's error so that every
+    mistake the reader can find is reported at once; `raise_any` raises them together."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    @contextmanager
+    def part(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as error:
+            self.errors.append(error)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)

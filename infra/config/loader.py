@@ -30,15 +30,17 @@ from components.spec import (
     SYSTEM_POOL,
     TAINT_EFFECTS,
     TLS_ISSUERS,
+    CapacityBufferSpec,
     ClusterSpec,
     CostSpec,
     Guardrails,
     NodePoolSpec,
+    ServiceSpec,
     Taint,
     TlsSpec,
 )
 from infra.config.access import read_access
-from infra.config.errors import MISSING, ConfigError, HiddenValueError, UnknownKeyError
+from infra.config.errors import MISSING, Collector, ConfigError, HiddenValueError, UnknownKeyError
 from infra.config.namespaces import aws_regions, check_namespaces
 from infra.config.readers import (  # noqa: F401 (re-exported: the readers' historical home)
     NS,
@@ -246,13 +248,18 @@ def read_cluster(value: Any, cloud: str) -> dict[str, Any]:
     pools_path = f"{path}.nodePools"
     pools_raw = required(path, cluster, "nodePools", as_mapping)
     pools = []
+    # Each pool on its own: every pool's mistakes are reported together.
+    found = Collector()
     for name, pool in pools_raw.items():
-        if not isinstance(name, str) or not POOL_NAME_RE.match(name):
-            raise ConfigError(f"{pools_path}.{name}", name,
-                              "expected a pool name: a lowercase letter, then lowercase letters or digits, at most 12 characters")
-        pools.append(read_pool(f"{pools_path}.{name}", name, pool, cloud))
+        with found.part():
+            if not isinstance(name, str) or not POOL_NAME_RE.match(name):
+                raise ConfigError(f"{pools_path}.{name}", name,
+                                  "expected a pool name: a lowercase letter, then lowercase letters or digits, at most 12 characters")
+            pools.append(read_pool(f"{pools_path}.{name}", name, pool, cloud))
     if SYSTEM_POOL not in pools_raw:
-        raise ConfigError(pools_path, sorted(pools_raw), f"a pool named {SYSTEM_POOL!r} is required (cluster add-ons run there)")
+        found.errors.append(ConfigError(pools_path, sorted(pools_raw),
+                                        f"a pool named {SYSTEM_POOL!r} is required (cluster add-ons run there)"))
+    found.raise_any()
     return {
         "kubernetes_version": version,
         "network_cidr": cidr,
@@ -589,23 +596,47 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     provider = read_provider(cloud, other)
     if "cluster" not in own:
         raise ConfigError(f"{NS}cluster", MISSING, "required: the cluster and its nodePools")
-    cluster_raw = structured(f"{NS}cluster", own["cluster"])
-    if cloud == KUBERNETES:
-        cluster = read_existing_cluster(cluster_raw)
-        refuse_on_existing_cluster(own, other)
-    else:
-        cluster = read_cluster(cluster_raw, cloud)
-        cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
-    guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"])) if "guardrails" in own else Guardrails()
-    cost = read_cost(structured(f"{NS}cost", own["cost"])) if "cost" in own else CostSpec()
-    services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
-                             environment == "prod") if "services" in own else ()
-    buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]),
-                                    cluster["node_pools"]) if "capacityBuffer" in own else ()
-    tls = read_tls(structured(f"{NS}tls", own["tls"]) if "tls" in own else None, stack=stack, project=project,
-                   services=services)
-    if cloud == KUBERNETES:
-        refuse_acme(own.get("tls"), tls, stack)
+    # The blocks below are read each on its own, so every mistake found is reported at once (one
+    # line each); a block that needs another (services need the pools) is read only if that one
+    # was read.
+    found = Collector()
+    cluster: dict[str, Any] | None = None
+    with found.part():
+        cluster_raw = structured(f"{NS}cluster", own["cluster"])
+        if cloud == KUBERNETES:
+            cluster = read_existing_cluster(cluster_raw)
+            refuse_on_existing_cluster(own, other)
+        else:
+            cluster = read_cluster(cluster_raw, cloud)
+            cluster.update(read_access(f"{NS}cluster", as_mapping(f"{NS}cluster", cluster_raw), cloud, provider[_REGION_KEY[cloud]]))
+    guardrails, cost = Guardrails(), CostSpec()
+    with found.part():
+        if "guardrails" in own:
+            guardrails = read_guardrails(structured(f"{NS}guardrails", own["guardrails"]))
+    with found.part():
+        if "cost" in own:
+            cost = read_cost(structured(f"{NS}cost", own["cost"]))
+    services: tuple[ServiceSpec, ...] = ()
+    buffers: tuple[CapacityBufferSpec, ...] = ()
+    services_read = "services" not in own
+    if cluster is not None:
+        with found.part():
+            if "services" in own:
+                services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
+                                         environment == "prod")
+                services_read = True
+        with found.part():
+            if "capacityBuffer" in own:
+                buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]), cluster["node_pools"])
+    tls = None
+    if services_read:
+        with found.part():
+            tls = read_tls(structured(f"{NS}tls", own["tls"]) if "tls" in own else None, stack=stack, project=project,
+                           services=services)
+            if cloud == KUBERNETES:
+                refuse_acme(own.get("tls"), tls, stack)
+    found.raise_any()
+    assert cluster is not None
     spec = ClusterSpec(
         project=project,
         stack=stack,

@@ -24,7 +24,7 @@ from components.spec import (
     NodePoolSpec,
     ServiceSpec,
 )
-from infra.config.errors import ConfigError
+from infra.config.errors import Collector, ConfigError
 from infra.config.readers import (
     NS,
     _did_you_mean,
@@ -298,9 +298,13 @@ def read_services(value: Any, pools: tuple[NodePoolSpec, ...], is_prod: bool) ->
     services_map = as_mapping(SERVICES_KEY, value)
     by_pool = {p.name: p for p in pools}
     services = []
+    # Each service on its own: every service's mistakes are reported together.
+    found = Collector()
     for name, svc in services_map.items():
-        read_name(f"{SERVICES_KEY}.{name}", name, "a service name")
-        services.append(read_service(f"{SERVICES_KEY}.{name}", name, svc, by_pool, is_prod))
+        with found.part():
+            read_name(f"{SERVICES_KEY}.{name}", name, "a service name")
+            services.append(read_service(f"{SERVICES_KEY}.{name}", name, svc, by_pool, is_prod))
+    found.raise_any()
     names = [s.name for s in services]
     for svc in services:
         for i, caller in enumerate(svc.allow_from):
