@@ -124,7 +124,7 @@ def test_every_contract_key_is_a_target() -> None:
     assert len(TARGETS) > 300
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(target=st.sampled_from(TARGETS), value=wrong_values)
 def test_a_value_of_any_type_anywhere_is_accepted_or_one_config_error(target: tuple[str, str, tuple[Any, ...]],
                                                                         value: Any) -> None:
@@ -137,7 +137,7 @@ def test_a_value_of_any_type_anywhere_is_accepted_or_one_config_error(target: tu
         assert first.startswith("config error: im-platform:") or first.startswith("config error: "), first
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(target=st.sampled_from(TARGETS), value=wrong_values)
 def test_the_cli_answers_a_wrong_type_with_exit_2_and_no_traceback(tmp_path: Path, target: tuple[str, str, tuple[Any, ...]],
                                                                    value: Any) -> None:

@@ -200,7 +200,7 @@ def test_the_plan_declares_a_certificate_for_every_name_and_ends_tls_before_the_
 
 
 # Every port the contract gives a tier (stack-config.md: `port`, the container port, 1-65535).
-SAMPLED_PORTS = [1, 80, 443, 8080, TLS_PROXY_PORT, TLS_PROXY_PORT + 1, 9443, 65535]
+SAMPLED_PORTS = [1, 80, 443, 8080, TLS_PROXY_PORT, 9443, 65535]
 
 
 def test_the_sidecars_ports_are_a_pure_function_of_the_tiers_port_and_never_take_it() -> None:
