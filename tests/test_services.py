@@ -527,3 +527,24 @@ def test_a_liveness_path_is_asked_by_liveness_and_startup_only() -> None:
     (c,) = pod["containers"]
     assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert c["livenessProbe"]["httpGet"]["path"] == c["startupProbe"]["httpGet"]["path"] == "/livez"
+
+
+def test_the_probe_table_in_docs_services_is_what_the_plan_declares() -> None:
+    import re
+
+    text = (ROOT / "docs" / "services.md").read_text()
+    table = text.split("| Probe | Asks | The image answers | When it fails |", 1)[1].split("\n\n", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if line.startswith("| ")}
+    assert set(rows) == {"readiness", "liveness", "startup"}
+    pod = next(d for d in stack_plan("prod-aws").of_type(DEPLOYMENT)
+               if d["inputs"]["metadata"]["name"] == "gateway")["inputs"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    for name, key in (("readiness", "readinessProbe"), ("liveness", "livenessProbe"), ("startup", "startupProbe")):
+        probe, row = c[key], rows[name]
+        assert f"every {probe['periodSeconds']} s" in row, (name, row)
+        if name == "startup":
+            assert f"up to {probe['periodSeconds'] * probe['failureThreshold'] // 60} minutes" in row, row
+        else:
+            assert re.search(rf"\| {probe['failureThreshold']} failures:", row), (name, row)
+    assert "`healthPath`" in rows["readiness"] and "httpGet" in c["readinessProbe"]
+    assert "TCP connect to `port`" in rows["liveness"] and c["livenessProbe"]["tcpSocket"] == {"port": "app"}

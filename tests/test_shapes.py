@@ -93,3 +93,31 @@ def test_physical_names_join_parts_with_single_hyphens() -> None:
     assert naming.cluster_name("prod-aws") == "im-prod-aws"
     assert len(naming.cluster_name("x" * 60)) == 40
     assert naming.dns_label("--Im_Prod--") == "im-prod"
+
+
+def test_the_readmes_shape_table_is_what_the_shape_lookup_returns() -> None:
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    header = "| GiB per vCPU | AWS (spot alternatives) | GCP | Azure |"
+    rows = [line for line in readme.split(header, 1)[1].split("\n\n", 1)[0].splitlines()[2:] if line.startswith("| ")]
+    assert len(rows) == 4
+    n = 4
+    for row in rows:
+        ratio, aws, gcp, azure = [c.strip() for c in row.strip("|").split("|")]
+        memory = n * int(ratio)
+        names = {"aws": aws, "gcp": gcp, "azure": azure}
+        for cloud, cell in names.items():
+            if cell == "—":
+                with pytest.raises(ShapeError):
+                    machine_types(cloud, n, memory, spot=True)
+                continue
+            found = machine_types(cloud, n, memory, spot=True)
+            families = [f.strip("`() ") for f in cell.replace("(", ",").split(",")]
+            if cloud == "aws":
+                assert [t.split(".")[0] for t in found] == families, (ratio, found)
+            else:
+                (pattern,) = families
+                assert found == (pattern.replace("N", str(n), 1).replace("M", str(memory * 1024)),), (ratio, found)
+    sizes = readme.split("Sizes N: ", 1)[1].split(" (", 1)[0]
+    assert [int(s) for s in sizes.split(", ")] == [s for s in (2, 4, 8, 16, 32, 48, 64) if machine_types("aws", s, s * 4, False)]
