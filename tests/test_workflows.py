@@ -215,9 +215,8 @@ def test_permissions_are_empty_by_default_and_granted_per_job() -> None:
         assert "write-all" not in str(perms) and "read-all" not in str(perms)
         writes = {k for k, v in perms.items() if v == "write"}
         # id-token (OIDC) goes only with cloud work; writes to GitHub only to the jobs that post.
-        # The failover's stack files go back to main through a branch and a pull request.
-        allowed = {"id-token", "pull-requests", "issues"} | ({"contents"} if (file, name) == ("failover.yml", "stack-files")
-                                                             else set())
+        # The failover's stack files go back to main with a GitHub App's token, not this one.
+        allowed = {"id-token", "pull-requests", "issues"}
         assert writes <= allowed, f"{file}:{name}: {writes}"
         assert not ({"pull-requests", "issues", "contents"} & writes and "id-token" in writes), \
             f"{file}:{name}: a job that posts to GitHub must not also hold cloud credentials"
@@ -482,6 +481,50 @@ def test_failover_keeps_the_journal_so_a_rerun_resumes_and_returns_the_stack_fil
     back = doc["jobs"]["stack-files"]
     assert "id-token" not in back["permissions"]
     assert "gh pr create" in steps(back)[-1]["run"]
+
+
+# What pushes or opens a pull request in a run script (git, the gh CLI, the REST API through gh).
+WRITES_TO_GITHUB = re.compile(r"\bgit push\b|\bgh pr (create|merge)\b|\bgh api\b.*pulls")
+GITHUB_TOKEN = re.compile(r"github\.token|secrets\.GITHUB_TOKEN")
+APP_TOKEN_ACTION = "actions/create-github-app-token"
+
+
+def test_a_pull_request_a_workflow_opens_can_pass_its_required_checks() -> None:
+    """GitHub's rule (docs.github.com, "Triggering a workflow from a workflow" / GITHUB_TOKEN):
+    "events triggered by the GITHUB_TOKEN ... will not create a new workflow run", except
+    workflow_dispatch and repository_dispatch. A branch pushed or a pull request opened with it
+    starts no `pull_request` run, so the required checks (preview.yml: test, policy, preview) never
+    report and the pull request cannot be merged. Every step that pushes or opens a pull request
+    takes its token from a GitHub App token step of its own job (actions/create-github-app-token),
+    asked for exactly contents and pull-requests write."""
+    assert "pull_request" in load("preview.yml")["on"], "the required checks run on pull requests"
+    found = 0
+    for file, name, job in all_jobs():
+        job_steps = steps(job)
+        for step in job_steps:
+            script = str(step.get("run", ""))
+            if not WRITES_TO_GITHUB.search(script):
+                continue
+            found += 1
+            env = {k: str(v) for k, v in (step.get("env") or {}).items()}
+            tokens = [v for k, v in env.items() if k in ("GH_TOKEN", "GITHUB_TOKEN")]
+            assert tokens, f"{file}:{name}: {step.get('name')} pushes with no token in GH_TOKEN"
+            for token in tokens:
+                assert not GITHUB_TOKEN.search(token), \
+                    f"{file}:{name}: {step.get('name')} pushes with GITHUB_TOKEN: no check would run on it"
+                match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.token \}\}", token)
+                assert match, f"{file}:{name}: {token} is not a token step's output"
+                source = next(s for s in job_steps if s.get("id") == match.group(1))
+                assert uses(source).split("@")[0] == APP_TOKEN_ACTION
+                assert job_steps.index(source) < job_steps.index(step)
+                wants = {k: v for k, v in source["with"].items() if k.startswith("permission-")}
+                assert wants == {"permission-contents": "write", "permission-pull-requests": "write"}
+                # One repository, and the key comes from a secret, never the file.
+                assert source["with"]["repositories"] == "${{ github.event.repository.name }}"
+                assert str(source["with"]["private-key"]).startswith("${{ secrets.")
+            # The job's own token writes nothing to GitHub.
+            assert {k for k, v in job["permissions"].items() if v == "write"} == set(), f"{file}:{name}"
+    assert found, "the failover's pull request step was not found"
 
 
 # ---------------------------------------------------------------------------------------------
