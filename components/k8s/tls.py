@@ -23,7 +23,6 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.base import ClusterComponent
-from components.dr.rclone import AWS_AUDIENCE
 from components.k8s.base import (
     K8sComponent,
     container_security_context,
@@ -32,6 +31,7 @@ from components.k8s.base import (
     restricted_namespace_labels,
 )
 from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, TLS_PROXY_PORT, ClusterSpec, TlsSpec
+from components.trust import web_identity_trust
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -256,7 +256,7 @@ class CertManager(K8sComponent):
         # stacks that declare no cert-manager (an existing cluster imports no cloud SDK at all).
         import pulumi_aws as aws
 
-        from components.dr.aws import web_identity_trust
+        from components.trust.aws import issuer_provider
 
         super().__init__(name, provider, opts)
         namespace = k8s.core.v1.Namespace(
@@ -293,8 +293,12 @@ class CertManager(K8sComponent):
             access = [role, policy, association]
         else:
             aws_opts = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
-            oidc = aws.iam.OpenIdConnectProvider(
-                self.child("oidc"), url=cluster.oidc_issuer, client_id_lists=[AWS_AUDIENCE], tags=cluster.tags, opts=aws_opts)
+            # This cluster's issuer has one IAM provider in the account: the DR peer's when it
+            # declared one for it, else this one (components.trust).
+            oidc = issuer_provider(self.child("oidc"), cluster.oidc_issuer, spec.stack, cluster.peer, tags=cluster.tags,
+                                   opts=aws_opts, invoke=pulumi.InvokeOptions(parent=self, provider=self.aws_provider))
+            if oidc.declared is not None:
+                cluster.aws_oidc_providers.append(oidc.declared)
             subject = f"system:serviceaccount:{CERT_MANAGER_NAMESPACE}:{DNS_ACCOUNT}"
             role = aws.iam.Role(
                 self.child("dns"), name=role_name, description=description,
@@ -320,7 +324,7 @@ class CertManager(K8sComponent):
                 subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=CERT_MANAGER_ACCOUNT,
                                                   namespace=CERT_MANAGER_NAMESPACE)],
                 opts=self.opts(depends_on=[token_role]))
-            access = [oidc, role, policy, dns_account, token_role, binding]
+            access = [role, policy, dns_account, token_role, binding]
             solver_auth = {"role": role.arn, "auth": {"kubernetes": {"serviceAccountRef": {"name": DNS_ACCOUNT}}}}
         self.role = role
         system = {"nodeSelector": {POOL_LABEL_KEY: SYSTEM_POOL}}
