@@ -66,6 +66,10 @@ class ClusterComponent(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         self.spec = spec
         self.tags = naming.tags(spec.environment, spec.stack)
+        # The DR peer's outputs (set by the program for a pair stack) and the IAM OIDC providers
+        # this stack declares for cross-cloud trust (its `awsOidcProviders` output): components.trust.
+        self.peer: pulumi.StackReference | None = None
+        self.aws_oidc_providers: list[dict[str, Any]] = []
         out = self._build(name, spec)
         self.cluster_name = out.cluster_name
         self.endpoint = out.endpoint

@@ -324,6 +324,10 @@ class TlsSpec:
     secret_name: str = "im-platform-tls"
     # Where the names came from: the traffic stacks that route to this stack (empty: the stack file).
     traffic_stacks: tuple[str, ...] = ()
+    # A zone in another AWS account: its hosted zone id and the role cert-manager assumes there
+    # (both or neither; then `zones` holds that one zone).
+    hosted_zone_id: str | None = None
+    zone_role: str | None = None
 
     @property
     def acme(self) -> bool:

@@ -104,6 +104,9 @@ def main() -> None:
     cluster_cls = registry.cluster_class(spec.cloud)
     name = naming.cluster_name(spec.stack)
     cluster = cluster_cls(name, spec)
+    # One reference to the DR peer, read by the DR pieces and cert-manager's trust (components.trust).
+    peer = peer_reference(spec)
+    cluster.peer = peer
     # After the cluster: its provider, add-ons and service tiers (nothing on GKE/AKS without services).
     workloads = k8s.deploy(name, cluster, spec)
     pulumi.export("cloud", spec.cloud)
@@ -132,7 +135,11 @@ def main() -> None:
                                   "port": gateway.public_port, "healthPath": gateway.health_path})
     if spec.dr is not None:
         pulumi.export("dr", {"role": spec.dr.role, "peer": spec.dr.peer})
-        peer = peer_reference(spec)
         assert peer is not None
         for key, value in deploy_dr(name, cluster, spec, workloads, peer).items():
             pulumi.export(key, value)
+    if cluster.aws_oidc_providers:
+        from components.trust import PROVIDERS_OUTPUT
+
+        # Which issuers this stack's account trusts through providers it owns: its peer references them.
+        pulumi.export(PROVIDERS_OUTPUT, cluster.aws_oidc_providers)

@@ -9,11 +9,15 @@ cannot disagree unnoticed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.config import yamlio
+from infra.failover import scaling
 from infra.failover.control import PulumiControl
+from tests.fake_cloud import FakeCloud
 from tests.test_cli import cli_in_process
 
 
@@ -35,9 +39,28 @@ class PlanningControl(PulumiControl):
     """The real Control with `pulumi up` replaced by the offline plan and check; every probe passes
     (the drill proves configurations, not gateways)."""
 
-    def __init__(self, traffic_stack: str, stacks_dir: Path) -> None:
-        super().__init__(traffic_stack, work_dir=stacks_dir.parent, stacks_dir=stacks_dir, on_output=lambda _line: None)
+    def __init__(self, traffic_stack: str, stacks_dir: Path, cloud: FakeCloud | None = None) -> None:
+        self.said: list[str] = []
+        super().__init__(traffic_stack, work_dir=stacks_dir.parent, stacks_dir=stacks_dir, on_output=self.said.append)
         self.runs: list[Run] = []
+        # With a fake cloud, every `up` also sends the stack's node pools to it (its rules checked).
+        self.cloud = cloud
+
+    def planned_resources(self, name: str) -> list[dict[str, Any]]:
+        result = cli_in_process("plan", "--config-file", str(self.stack_path(name)), "--json")
+        if result.returncode != 0:
+            raise DrillFailed(f"plan {name} exits {result.returncode}: {result.stderr.strip().splitlines()[-1:]}")
+        resources: list[dict[str, Any]] = json.loads(result.stdout)["resources"]
+        return resources
+
+    def pool_state(self, name: str) -> list[dict[str, Any]]:
+        """The refreshed state's pools (the fake cloud's, which a refresh reads)."""
+        return self.cloud.state() if self.cloud else []
+
+    def write_pool_state(self, name: str, raises: list[scaling.Raise]) -> None:
+        assert self.cloud is not None
+        for item in raises:
+            self.cloud.edit_state(item.urn, item.path, item.new)
 
     def prepare(self, name: str) -> None:
         """Nothing to select: no Pulumi CLI and no backend."""
@@ -62,6 +85,9 @@ class PlanningControl(PulumiControl):
                 self.runs.append(run)
                 if run.code != 0:
                     raise DrillFailed(f"after {why}: {command} {stack} exits {run.code}: {run.error}")
+        if self.cloud is not None and name != self.traffic_stack:
+            self.cloud.up(name, self.planned_resources(name))
+            self.cloud.idle()
 
     def healthy(self, stack: str) -> bool:
         return True

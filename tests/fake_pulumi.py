@@ -55,6 +55,9 @@ def main() -> int:
                            "environment": {}, "config": {}, "result": "succeeded",
                            "endTime": "2026-01-01T00:00:01.000Z", "resourceChanges": {}}]))
         return 0
+    if words[:2] == ["stack", "export"]:
+        print(json.dumps(state.get("deployments", {}).get(stack, {"version": 3, "deployment": {"resources": []}})))
+        return 0
     if words[:2] == ["stack", "output"]:
         print(json.dumps(state["outputs"].get(stack, {})))
         return 0

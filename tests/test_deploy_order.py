@@ -25,7 +25,7 @@ import pytest
 from infra.config import stackfiles
 from infra.offline.mocks import PlanMocks
 from infra.offline.plan import Plan, all_stacks, plan_stack, run_recorded
-from tests.plans import stack_plan
+from tests.plans import sharing_plans, stack_plan
 from tests.test_dr import pair_plans
 
 GKE = "gcp:container/cluster:Cluster"
@@ -179,7 +179,15 @@ def check_aws_order(plan: Plan) -> None:
     for role in roles:
         trust = role["inputs"]["assumeRolePolicy"]
         if ":oidc-provider/" in trust:
-            assert waits_for_type(plan, role, "aws:iam/openIdConnectProvider:OpenIdConnectProvider"), role["name"]
+            # A provider of this stack's is waited for; one its DR peer owns (components.trust) exists
+            # before the peer exports it, which is where this stack read its ARN.
+            if not waits_for_type(plan, role, "aws:iam/openIdConnectProvider:OpenIdConnectProvider"):
+                from components.trust import PROVIDERS_OUTPUT
+                from infra.offline.plan import reference_outputs
+                peer = plan.outputs["dr"]["peer"]
+                with sharing_plans():
+                    outputs = reference_outputs(peer, (plan.stack,), plan.project)[0]
+                assert any(entry["arn"] in trust for entry in outputs.get(PROVIDERS_OUTPUT, [])), role["name"]
     for policy in plan.of_type("aws:iam/rolePolicy:RolePolicy") + plan.of_type(
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         assert waits_for_type(plan, policy, "aws:iam/role:Role"), policy["name"]

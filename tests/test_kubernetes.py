@@ -353,8 +353,9 @@ def test_plan_and_check_pass_and_stacks_lists_it_on_its_own_runner() -> None:
     check = cli_in_process("check", "--stack", STACK)
     assert check.returncode == 0 and "rules passed" in check.stdout, check.stdout + check.stderr
     listed = json.loads(cli_in_process("stacks", "--json").stdout)
+    # No cloud at all: its jobs sign in to nothing (the kubeconfig is its runner's).
     assert {"stack": STACK, "cloud": "kubernetes", "environment": "dev", "wave": "dev",
-            "runner": ["self-hosted", "im-platform", STACK]} in listed
+            "runner": ["self-hosted", "im-platform", STACK], "clouds": []} in listed
 
 
 def test_cost_says_the_nodes_are_not_priced_in_text_and_json() -> None:

@@ -49,13 +49,12 @@ def test_prod_traffic_declares_health_checks_and_failover_records_with_planned_a
     assert records["im-prod-traffic-prod-azure-endpoint"]["records"] == [gateways["prod-azure"]["address"]]
     ids = {r["name"]: r for r in traffic.of_type("aws:route53/healthCheck:HealthCheck")}
     assert ids
-    failover = {n: r for n, r in records.items() if n.endswith("-failover")}
-    assert {r["failoverRoutingPolicies"][0]["type"] for r in failover.values()} == {"PRIMARY", "SECONDARY"}
-    primary = failover["im-prod-traffic-prod-aws-failover"]
+    primary, secondary = records["im-prod-traffic-primary"], records["im-prod-traffic-secondary"]
     assert primary["failoverRoutingPolicies"] == [{"type": "PRIMARY"}]
-    for stack, record in (("prod-aws", primary), ("prod-azure", failover["im-prod-traffic-prod-azure-failover"])):
+    assert secondary["failoverRoutingPolicies"] == [{"type": "SECONDARY"}]
+    for stack, record, role in (("prod-aws", primary, "primary"), ("prod-azure", secondary, "secondary")):
         assert (record["name"], record["type"], record["ttl"]) == ("chat.example.com", "CNAME", 30)
-        assert record["records"] == [f"{stack}.chat.example.com"] and record["setIdentifier"] == stack
+        assert record["records"] == [f"{stack}.chat.example.com"] and record["setIdentifier"] == role
         assert record["healthCheckId"] == traffic.outputs["healthChecks"][stack]["id"]
     assert traffic.outputs["traffic"]["name"] == "chat.example.com"
     assert traffic.outputs["traffic"]["active"] == "prod-aws"

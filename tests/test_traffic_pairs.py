@@ -125,9 +125,11 @@ def test_the_traffic_plan_shows_both_health_checks_and_failover_records_with_pla
         address = gateways[name]["address"]
         assert endpoint["records"] == [address]
         assert endpoint["type"] == ("A" if address[0].isdigit() else "CNAME")
-    failover = {r["inputs"]["setIdentifier"]: r["inputs"] for r in records if "setIdentifier" in r["inputs"]}
-    assert {k: v["failoverRoutingPolicies"] for k, v in failover.items()} == {a: [{"type": "PRIMARY"}],
-                                                                              b: [{"type": "SECONDARY"}]}
+    by_role = {r["inputs"]["setIdentifier"]: r["inputs"] for r in records if "setIdentifier" in r["inputs"]}
+    assert {k: v["failoverRoutingPolicies"] for k, v in by_role.items()} == {"primary": [{"type": "PRIMARY"}],
+                                                                             "secondary": [{"type": "SECONDARY"}]}
+    # The PRIMARY points at the active stack, the SECONDARY at the other.
+    failover = {a: by_role["primary"], b: by_role["secondary"]}
     for name, record in failover.items():
         assert (record["name"], record["type"], record["ttl"]) == ("chat.example.com", "CNAME", 30)
         assert record["records"] == [f"{name}.chat.example.com"]
@@ -140,7 +142,7 @@ def test_the_traffic_plan_shows_both_health_checks_and_failover_records_with_pla
     assert {k: traffic[k] for k in ("name", "active", "stacks")} == {"name": "chat.example.com", "active": a, "stacks": [a, b]}
 
 
-def test_switching_active_swaps_the_roles_and_replaces_nothing(pairs_dir: Path) -> None:
+def test_switching_active_repoints_the_records_and_replaces_nothing(pairs_dir: Path) -> None:
     path, a, b = shared_pair(pairs_dir, "aws", "azure")
     before = planned(path)
     # The same stack with the other stack active, read from a file beside the pair.
@@ -148,9 +150,9 @@ def test_switching_active_swaps_the_roles_and_replaces_nothing(pairs_dir: Path) 
     switched.write_text(path.read_text().replace(f"active: {a}", f"active: {b}"))
     after = planned(switched, "--stack", path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
     assert {r["urn"] for r in before["resources"]} == {r["urn"] for r in after["resources"]}
-    roles = {r["inputs"]["setIdentifier"]: r["inputs"]["failoverRoutingPolicies"][0]["type"]
+    roles = {r["inputs"]["records"][0]: r["inputs"]["failoverRoutingPolicies"][0]["type"]
              for r in of_type(after, RECORD) if "setIdentifier" in r["inputs"]}
-    assert roles == {a: "SECONDARY", b: "PRIMARY"}
+    assert roles == {f"{a}.chat.example.com": "SECONDARY", f"{b}.chat.example.com": "PRIMARY"}
 
 
 def _no_peer(config: dict[str, Any]) -> None:

@@ -177,7 +177,7 @@ def test_the_uses_check_refuses_what_github_refuses(tmp_path: Path) -> None:
     workflows.mkdir(parents=True)
     shutil.copy(WORKFLOWS / "stack.yml", workflows / "stack.yml")
     (workflows / "plain.yml").write_text("on: push\njobs: {a: {runs-on: x, steps: [{run: 'true'}]}}\n")
-    with_ = {"stack": "s", "cloud": "aws", "command": "up", "runner": "[]", "github-environment": "e"}
+    with_ = {"stack": "s", "cloud": "aws", "clouds": "[]", "command": "up", "runner": "[]", "github-environment": "e"}
     jobs = {
         "dollar": {"uses": "$/.github/workflows/stack.yml", "with": with_},
         "missing": {"uses": "./.github/workflows/nothing.yml"},
@@ -215,9 +215,8 @@ def test_permissions_are_empty_by_default_and_granted_per_job() -> None:
         assert "write-all" not in str(perms) and "read-all" not in str(perms)
         writes = {k for k, v in perms.items() if v == "write"}
         # id-token (OIDC) goes only with cloud work; writes to GitHub only to the jobs that post.
-        # The failover's stack files go back to main through a branch and a pull request.
-        allowed = {"id-token", "pull-requests", "issues"} | ({"contents"} if (file, name) == ("failover.yml", "stack-files")
-                                                             else set())
+        # The failover's stack files go back to main with a GitHub App's token, not this one.
+        allowed = {"id-token", "pull-requests", "issues"}
         assert writes <= allowed, f"{file}:{name}: {writes}"
         assert not ({"pull-requests", "issues", "contents"} & writes and "id-token" in writes), \
             f"{file}:{name}: a job that posts to GitHub must not also hold cloud credentials"
@@ -242,10 +241,12 @@ def test_checkouts_do_not_persist_the_token() -> None:
 
 
 def test_no_long_lived_secret_is_used() -> None:
-    """Clouds and Pulumi Cloud are reached through OIDC; no workflow reads a repository secret."""
+    """Clouds and Pulumi Cloud are reached through OIDC; the one secret read is the GitHub App key
+    that opens the failover's pull request (GitHub runs no checks on GITHUB_TOKEN's), by that job
+    alone, from its own environment."""
     for f in FILES:
         text = f.read_text(encoding="utf-8")
-        assert "secrets." not in text, f.name
+        assert re.findall(r"secrets\.[\w-]+", text) == (["secrets.FAILOVER_APP_PRIVATE_KEY"] if f.name == "failover.yml" else []), f.name
         assert "pull_request_target" not in text and "workflow_run" not in text, f.name
 
 
@@ -263,7 +264,8 @@ def test_the_stack_list_covers_every_stack_file() -> None:
 
 
 def test_the_stack_command_prints_github_outputs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.run(["stacks", "--github-output"]) == 0
+    with sharing_plans():  # it plans every stack (the clouds each one signs in to): the session's plans
+        assert cli.run(["stacks", "--github-output"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("=", 1)[0] for line in lines] == ["all", *WAVES]
     assert {s["stack"] for s in json.loads(lines[0].split("=", 1)[1])} == stack_files()
@@ -291,7 +293,7 @@ def test_a_stack_name_unfit_for_ci_is_a_configuration_error(tmp_path: Path) -> N
 def test_the_stacks_job_lists_the_folder(name: str, output: str | None) -> None:
     job = load(name)["jobs"]["stacks"]
     runs = [step["run"] for step in steps(job) if "run" in step]
-    assert 'python -m infra.cli stacks --github-output >> "$GITHUB_OUTPUT"' in runs
+    assert 'venv/bin/python -m infra.cli stacks --github-output >> "$GITHUB_OUTPUT"' in runs
     expected = {"all"} if output else set(WAVES)
     assert set(job["outputs"]) == expected
 
@@ -385,7 +387,7 @@ def test_prod_stacks_deploy_in_the_prod_environment() -> None:
 
 def test_the_stack_job_checks_offline_then_runs_pulumi_with_the_policy_pack() -> None:
     doc = load("stack.yml")
-    assert set(doc["on"]["workflow_call"]["inputs"]) == {"stack", "cloud", "command", "runner", "github-environment"}
+    assert set(doc["on"]["workflow_call"]["inputs"]) == {"stack", "cloud", "clouds", "command", "runner", "github-environment"}
     job = doc["jobs"]["pulumi"]
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["environment"] == "${{ inputs.github-environment }}"
@@ -395,7 +397,8 @@ def test_the_stack_job_checks_offline_then_runs_pulumi_with_the_policy_pack() ->
     assert check < pulumi
     for cloud, action in OIDC_ACTIONS.items():
         step = steps(job)[names.index(action)]
-        assert step["if"] == f"inputs.cloud == '{cloud}'"
+        # What the stack's plan declares, not its cloud's name alone (tests/test_ci_clouds.py).
+        assert step["if"] == f"contains(fromJSON(inputs.clouds), '{cloud}')"
         assert check < names.index(action) < pulumi, "no credential exists while the offline check runs"
     action = steps(job)[pulumi]["with"]
     assert action["policyPacks"] == "policy"
@@ -436,7 +439,7 @@ def test_failover_is_dispatched_by_hand_validated_and_approved_in_the_pairs_envi
     assert set(doc["on"]["workflow_dispatch"]["inputs"]) == {"to", "health-timeout", "resume-run-id"}
     jobs = doc["jobs"]
     runs = [step.get("run", "") for step in steps(jobs["pair"])]
-    assert 'python -m infra.failover.command --github-output "$TO" >> "$GITHUB_OUTPUT"' in runs
+    assert 'venv/bin/python -m infra.failover.command --github-output "$TO" >> "$GITHUB_OUTPUT"' in runs
     job = jobs["failover"]
     assert job["needs"] == "pair"
     # The pair's GitHub environment: `prod` requires a reviewer (docs/ci.md).
@@ -482,6 +485,50 @@ def test_failover_keeps_the_journal_so_a_rerun_resumes_and_returns_the_stack_fil
     back = doc["jobs"]["stack-files"]
     assert "id-token" not in back["permissions"]
     assert "gh pr create" in steps(back)[-1]["run"]
+
+
+# What pushes or opens a pull request in a run script (git, the gh CLI, the REST API through gh).
+WRITES_TO_GITHUB = re.compile(r"\bgit push\b|\bgh pr (create|merge)\b|\bgh api\b.*pulls")
+GITHUB_TOKEN = re.compile(r"github\.token|secrets\.GITHUB_TOKEN")
+APP_TOKEN_ACTION = "actions/create-github-app-token"
+
+
+def test_a_pull_request_a_workflow_opens_can_pass_its_required_checks() -> None:
+    """GitHub's rule (docs.github.com, "Triggering a workflow from a workflow" / GITHUB_TOKEN):
+    "events triggered by the GITHUB_TOKEN ... will not create a new workflow run", except
+    workflow_dispatch and repository_dispatch. A branch pushed or a pull request opened with it
+    starts no `pull_request` run, so the required checks (preview.yml: test, policy, preview) never
+    report and the pull request cannot be merged. Every step that pushes or opens a pull request
+    takes its token from a GitHub App token step of its own job (actions/create-github-app-token),
+    asked for exactly contents and pull-requests write."""
+    assert "pull_request" in load("preview.yml")["on"], "the required checks run on pull requests"
+    found = 0
+    for file, name, job in all_jobs():
+        job_steps = steps(job)
+        for step in job_steps:
+            script = str(step.get("run", ""))
+            if not WRITES_TO_GITHUB.search(script):
+                continue
+            found += 1
+            env = {k: str(v) for k, v in (step.get("env") or {}).items()}
+            tokens = [v for k, v in env.items() if k in ("GH_TOKEN", "GITHUB_TOKEN")]
+            assert tokens, f"{file}:{name}: {step.get('name')} pushes with no token in GH_TOKEN"
+            for token in tokens:
+                assert not GITHUB_TOKEN.search(token), \
+                    f"{file}:{name}: {step.get('name')} pushes with GITHUB_TOKEN: no check would run on it"
+                match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.token \}\}", token)
+                assert match, f"{file}:{name}: {token} is not a token step's output"
+                source = next(s for s in job_steps if s.get("id") == match.group(1))
+                assert uses(source).split("@")[0] == APP_TOKEN_ACTION
+                assert job_steps.index(source) < job_steps.index(step)
+                wants = {k: v for k, v in source["with"].items() if k.startswith("permission-")}
+                assert wants == {"permission-contents": "write", "permission-pull-requests": "write"}
+                # One repository, and the key comes from a secret, never the file.
+                assert source["with"]["repositories"] == "${{ github.event.repository.name }}"
+                assert str(source["with"]["private-key"]).startswith("${{ secrets.")
+            # The job's own token writes nothing to GitHub.
+            assert {k for k, v in job["permissions"].items() if v == "write"} == set(), f"{file}:{name}"
+    assert found, "the failover's pull request step was not found"
 
 
 # ---------------------------------------------------------------------------------------------

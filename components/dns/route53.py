@@ -3,7 +3,8 @@
 Route 53's health checkers fail over on their own (no deploy): when the PRIMARY's check fails
 `failureThreshold` times in a row, Route 53 answers with the SECONDARY. Both failover records are
 CNAMEs (Route 53 refuses a CNAME beside an A record of one name), each to a per-stack record that
-holds an A record (IP gateway: GCP, Azure) or a CNAME (hostname gateway: AWS).
+holds an A record (IP gateway: GCP, Azure) or a CNAME (hostname gateway: AWS). The PRIMARY record
+points at the active stack and the SECONDARY at the other; a switch repoints both, never swaps roles.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from components.dns import Endpoint, is_ip, record_name
 from components.spec import TrafficSpec
 
 TYPE = "im-platform:aws:Route53Traffic"
+# Each failover record's role, and its set identifier in lowercase; the first follows `active`.
+FAILOVER_ROLES = ("PRIMARY", "SECONDARY")
 
 
 class Route53Switch(pulumi.ComponentResource):
@@ -28,6 +31,7 @@ class Route53Switch(pulumi.ComponentResource):
         zone = aws.route53.get_zone_output(name=spec.zone, private_zone=False, opts=pulumi.InvokeOptions(parent=self))
         records: dict[str, Any] = {}
         checks: dict[str, Any] = {}
+        targets: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {}
         for endpoint in endpoints:
             stack = endpoint.stack
             per_stack = record_name(spec, stack)
@@ -58,22 +62,39 @@ class Route53Switch(pulumi.ComponentResource):
                 tags=naming.tags(spec.environment, spec.stack, {"Name": per_stack}),
                 opts=child,
             )
-            role = "PRIMARY" if stack == spec.active else "SECONDARY"
+            records[stack] = {"name": per_stack, "type": record.type, "value": endpoint.address,
+                              "failover": "PRIMARY" if stack == spec.active else "SECONDARY"}
+            targets[stack] = (record.fqdn, check.id)
+            checks[stack] = {"id": check.id, "address": endpoint.address, "port": endpoint.port,
+                             "path": check.resource_path}
+        # The two failover records keep their roles; routing changes what each points at. Route 53
+        # holds at most one PRIMARY and one SECONDARY failover record per name and type (its
+        # console refuses a second: "RRset for same type with Primary (or Sec) exists", quoted in
+        # boto/boto3#1347), and Pulumi updates two records in two ChangeResourceRecordSets calls,
+        # in either order. Swapping the roles of per-stack records passes through two PRIMARYs
+        # (or two SECONDARYs); repointing fixed PRIMARY and SECONDARY records passes only through
+        # states with one of each (for a moment both at one stack, never at none).
+        order = [spec.active] + [e.stack for e in endpoints if e.stack != spec.active]
+        for role, stack in zip(FAILOVER_ROLES, order, strict=True):
+            fqdn, check_id = targets[stack]
             failover = aws.route53.Record(
-                naming.child_name(name, stack, "failover"),
+                naming.child_name(name, role.lower()),
                 zone_id=zone.zone_id,
                 name=spec.name,
                 type="CNAME",
                 ttl=spec.ttl,
-                records=[record.fqdn],
-                set_identifier=stack,
+                records=[fqdn],
+                set_identifier=role.lower(),
                 failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=role)],
-                health_check_id=check.id,
-                opts=child,
+                health_check_id=check_id,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    # A record set's identifier cannot change in place; a new one beside the old
+                    # would be a second record of its role, which Route 53 refuses: delete first.
+                    delete_before_replace=True,
+                    # Earlier versions named the records after their stacks (identifier = stack).
+                    aliases=[pulumi.Alias(name=naming.child_name(name, stack, "failover"))]),
             )
-            records[stack] = {"name": per_stack, "type": record.type, "value": endpoint.address,
-                              "failover": role, "failoverRecord": failover.fqdn}
-            checks[stack] = {"id": check.id, "address": endpoint.address, "port": endpoint.port,
-                             "path": check.resource_path}
+            records[stack]["failoverRecord"] = failover.fqdn
         self.outputs = {"records": records, "healthChecks": checks, "zoneId": zone.zone_id}
         self.register_outputs(self.outputs)

@@ -30,10 +30,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-from pulumi.runtime.sync_await import _sync_await
 
 from components import naming
 from components.dr import rclone
+from components.trust.reference import read_output
 
 if TYPE_CHECKING:
     from components.base import ClusterComponent
@@ -96,12 +96,8 @@ NOT_TRUSTED: dict[str, Any] = {"issuer": None, "subject": None}
 
 
 def peer_output(peer: pulumi.StackReference, name: str) -> Any:
-    """The value of the peer's output `name` (None when it has none): the StackReference is read
-    before the program goes on, in a preview too, so what it holds decides what is declared.
-    (`get_output_details` is a coroutine; the program is not, so it is awaited as Pulumi's own
-    synchronous invokes are.)"""
-    details = _sync_await(peer.get_output_details(name))
-    return details.value if details.value is not None else details.secret_value
+    """The value of the peer's output `name` (None when it has none): components.trust.reference."""
+    return read_output(peer, name)
 
 
 def _trust_peer(store: ObjectStore, peer_name: str, replication: Any, issuer: Any) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from components.base import ClusterComponent
 from components.dr import rclone
 from components.dr.base import ABORT_INCOMPLETE_UPLOAD_DAYS, NONCURRENT_VERSION_DAYS, ObjectStore
 from components.spec import ClusterSpec
+from components.trust import condition_prefix, web_identity_trust  # noqa: F401 - the names this module always had
+from components.trust.aws import issuer_provider
 
 READ_OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectTagging"]
 LIST_ACTIONS = ["s3:ListBucket", "s3:GetBucketLocation"]
@@ -28,24 +30,6 @@ def bucket_name(component: str, account: str, region: str) -> str:
     return naming.shorten(f"{component}-{account}-{region}", 63)
 
 
-def condition_prefix(provider_url: str) -> str:
-    """The prefix of an IAM OIDC provider's condition keys (`<prefix>:sub`, `<prefix>:aud`), from
-    the provider's own `url` output, never from the issuer string the program was given.
-
-    AWS's IAM User Guide, "Available keys for AWS web identity federation" (and "Create an OpenID
-    Connect (OIDC) identity provider in IAM"): the keys are named after the provider as IAM stores
-    it, its URL without `https://` (e.g. `accounts.google.com:aud`,
-    `oidc.eks.<region>.amazonaws.com/id/<id>:sub`); the IAM API's CreateOpenIDConnectProvider
-    takes a URL that "must begin with https:// and should correspond to the iss claim", and
-    GetOpenIDConnectProvider returns the stored `Url` without the scheme, which is what the
-    provider resource's `url` output reads back ("URL of the identity provider, corresponding to
-    the iss claim": pulumi_aws.iam.OpenIdConnectProvider). An AKS issuer ends in `/`, and the
-    token's `iss` does too: the documentation does not say that IAM drops it, so the keys are
-    formed from whatever IAM holds (the scheme removed, if the provider still reports one), and
-    stay right whichever way IAM stores the slash."""
-    return provider_url.removeprefix("https://")
-
-
 def tls_only_policy(bucket_arn: str) -> str:
     return json.dumps({
         "Version": "2012-10-17",
@@ -56,21 +40,6 @@ def tls_only_policy(bucket_arn: str) -> str:
             "Action": "s3:*",
             "Resource": [bucket_arn, f"{bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
-    })
-
-
-def web_identity_trust(provider_arn: str, provider_url: str, subject: str) -> str:
-    """Only `subject` of the cluster whose tokens the provider (`provider_arn`, its `url` output
-    `provider_url`) verifies, with the STS audience."""
-    prefix = condition_prefix(provider_url)
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{prefix}:sub": subject, f"{prefix}:aud": rclone.AWS_AUDIENCE}},
         }],
     })
 
@@ -219,13 +188,13 @@ class S3Store(ObjectStore):
                 "audience": rclone.AWS_AUDIENCE}
 
     def trust_reader(self, issuer: str, subject: str) -> None:
-        provider = aws.iam.OpenIdConnectProvider(
-            self.child("peer-oidc"),
-            url=issuer,
-            client_id_lists=[rclone.AWS_AUDIENCE],
-            tags=self.tags,
-            opts=self.opts(),
-        )
+        # The peer's issuer has one IAM provider in this account: the peer's own when it declared
+        # one (its DNS-01 trust), else this one (components.trust).
+        peer_stack = self.spec.dr.peer if self.spec.dr else ""
+        provider = issuer_provider(self.child("peer-oidc"), issuer, peer_stack, self.cluster.peer,
+                                   tags=self.tags, opts=self.opts(), invoke=pulumi.InvokeOptions(parent=self))
+        if provider.declared is not None:
+            self.cluster.aws_oidc_providers.append(provider.declared)
         role = aws.iam.Role(
             self.child("peer-reader"),
             name=self.reader_role_name,

@@ -25,6 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components import trust
+from components.trust import AWS_AUDIENCE
+
 # A well-known copy tool, pinned: a new rclone only arrives through a reviewed change.
 IMAGE = "docker.io/rclone/rclone:1.69.1"
 NAMESPACE = "im-dr-replication"
@@ -39,7 +42,6 @@ GCP_CREDENTIALS_FILE = "credentials.json"
 # Projected tokens live an hour (the kubelet refreshes them at 80 %); no session outlives it.
 TOKEN_SECONDS = 3600
 
-AWS_AUDIENCE = "sts.amazonaws.com"
 AZURE_AUDIENCE = "api://AzureADTokenExchange"
 AZURE_AUTHORITY = "https://login.microsoftonline.com/"
 GCP_STS_URL = "https://sts.googleapis.com/v1/token"
@@ -51,8 +53,8 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def subject(namespace: str = NAMESPACE, service_account: str = SERVICE_ACCOUNT) -> str:
-    """The `sub` claim of a Kubernetes service-account token."""
-    return f"system:serviceaccount:{namespace}:{service_account}"
+    """The `sub` claim of a Kubernetes service-account token (the job's by default)."""
+    return trust.subject(namespace, service_account)
 
 
 def token_path(cloud: str) -> str:

@@ -23,7 +23,6 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.base import ClusterComponent
-from components.dr.rclone import AWS_AUDIENCE
 from components.k8s.base import (
     K8sComponent,
     container_security_context,
@@ -33,6 +32,7 @@ from components.k8s.base import (
     restricted_namespace_labels,
 )
 from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, ClusterSpec, TlsSpec, tls_proxy_ports
+from components.trust import web_identity_trust
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -114,6 +114,12 @@ def route53_challenge_policy(zones: list[tuple[str, tuple[str, ...]]]) -> str:
             }},
         })
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def assume_role_policy(role_arn: str) -> str:
+    """EKS with a zone in another account: assume that account's role, and nothing else."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AssumeTheZoneAccountsRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]})
 
 
 def pod_identity_trust(cluster_name: str, account: str) -> str:
@@ -301,7 +307,7 @@ class CertManager(K8sComponent):
         # stacks that declare no cert-manager (an existing cluster imports no cloud SDK at all).
         import pulumi_aws as aws
 
-        from components.dr.aws import web_identity_trust
+        from components.trust.aws import issuer_provider
 
         super().__init__(name, provider, opts)
         namespace = k8s.core.v1.Namespace(
@@ -312,61 +318,59 @@ class CertManager(K8sComponent):
             opts=self.opts(),
         )
         self.aws_provider: aws.Provider | None = None
-        if spec.cloud != "aws":
-            # Route 53 lives in AWS whatever the cluster's cloud: IAM and Route 53 through the
-            # deployer's AWS credentials (environment or CI's OIDC), never a key in the stack.
-            self.aws_provider = aws.Provider(self.child("aws"), region=ROUTE53_REGION, opts=pulumi.ResourceOptions(parent=self))
-        invoke = pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider)
-        found = [(z, aws.route53.get_zone_output(name=z.zone, private_zone=False, opts=invoke)) for z in tls.zones]
-        zone_arns = pulumi.Output.all(*[zone.arn for _, zone in found])
-        policy_doc = zone_arns.apply(lambda arns: route53_challenge_policy(
-            [(arn, z.hosts) for arn, (z, _) in zip(arns, found, strict=True)]))
         role_name = naming.physical_name(naming.cluster_name(spec.stack), "cert-manager-dns", max_len=64)
         description = f"cert-manager of {spec.stack}: writes the ACME challenge records of its public names only"
-        access: list[pulumi.Resource]
+        access: list[pulumi.Resource] = []
         solver_auth: dict[str, Any] = {}
-        if spec.cloud == "aws":
-            account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-            role = aws.iam.Role(
-                self.child("dns"), name=role_name, description=description,
-                assume_role_policy=pulumi.Output.all(cluster.cluster_name, account).apply(lambda a: pod_identity_trust(a[0], a[1])),
-                tags=cluster.tags, opts=self.cloud_opts())
-            policy = aws.iam.RolePolicy(self.child("dns"), role=role.name, policy=policy_doc, opts=self.cloud_opts())
-            association = aws.eks.PodIdentityAssociation(
-                self.child("dns"), cluster_name=cluster.cluster_name, namespace=CERT_MANAGER_NAMESPACE,
-                service_account=CERT_MANAGER_ACCOUNT, role_arn=role.arn, tags=cluster.tags, opts=self.cloud_opts())
-            access = [role, policy, association]
+        role: aws.iam.Role | None = None
+        zone_ids: list[pulumi.Input[str]]
+        if tls.zone_role is not None:
+            # The zone lives in another AWS account: cert-manager assumes the role its owner gave
+            # (the solver's `role`), in the zone named by id (`hostedZoneID`); nothing here is in
+            # that account. EKS: this cluster's identity may assume that one role, nothing else.
+            # GKE and AKS: cert-manager trades the DNS account's token for it directly
+            # (AssumeRoleWithWebIdentity), so the zone's account trusts this cluster's issuer.
+            zone_ids = [tls.hosted_zone_id or ""]
+            solver_auth = {"role": tls.zone_role}
+            if spec.cloud == "aws":
+                role, access = self._pod_identity_role(aws, cluster, spec, role_name, description,
+                                                       assume_role_policy(tls.zone_role))
+            else:
+                access = self._dns_account(namespace)
+                solver_auth["auth"] = {"kubernetes": {"serviceAccountRef": {"name": DNS_ACCOUNT}}}
         else:
-            aws_opts = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
-            oidc = aws.iam.OpenIdConnectProvider(
-                self.child("oidc"), url=cluster.oidc_issuer, client_id_lists=[AWS_AUDIENCE], tags=cluster.tags, opts=aws_opts)
-            subject = f"system:serviceaccount:{CERT_MANAGER_NAMESPACE}:{DNS_ACCOUNT}"
-            role = aws.iam.Role(
-                self.child("dns"), name=role_name, description=description,
-                # Condition keys from the provider's own URL: the issuer as IAM holds it.
-                assume_role_policy=pulumi.Output.all(oidc.arn, oidc.url).apply(
-                    lambda a: web_identity_trust(a[0], a[1], subject)),
-                max_session_duration=3600, tags=cluster.tags, opts=aws_opts)
-            policy = aws.iam.RolePolicy(self.child("dns"), role=role.name, policy=policy_doc, opts=aws_opts)
-            account_meta = k8s.meta.v1.ObjectMetaArgs(name=DNS_ACCOUNT, namespace=CERT_MANAGER_NAMESPACE,
-                                                      labels=labels(DNS_ACCOUNT, "tls"))
-            dns_account = k8s.core.v1.ServiceAccount(
-                self.child("dns-account"), metadata=account_meta, automount_service_account_token=False,
-                opts=self.opts(depends_on=[namespace]))
-            # cert-manager may request a token for that one account, and nothing else.
-            token_role = k8s.rbac.v1.Role(
-                self.child("dns-token"), metadata=account_meta,
-                rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["serviceaccounts/token"],
-                                                  resource_names=[DNS_ACCOUNT], verbs=["create"])],
-                opts=self.opts(depends_on=[namespace]))
-            binding = k8s.rbac.v1.RoleBinding(
-                self.child("dns-token"), metadata=account_meta,
-                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=DNS_ACCOUNT),
-                subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=CERT_MANAGER_ACCOUNT,
-                                                  namespace=CERT_MANAGER_NAMESPACE)],
-                opts=self.opts(depends_on=[token_role]))
-            access = [oidc, role, policy, dns_account, token_role, binding]
-            solver_auth = {"role": role.arn, "auth": {"kubernetes": {"serviceAccountRef": {"name": DNS_ACCOUNT}}}}
+            if spec.cloud != "aws":
+                # Route 53 lives in AWS whatever the cluster's cloud: IAM and Route 53 through the
+                # deployer's AWS credentials (environment or CI's OIDC), never a key in the stack.
+                self.aws_provider = aws.Provider(self.child("aws"), region=ROUTE53_REGION,
+                                                 opts=pulumi.ResourceOptions(parent=self))
+            invoke = pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider)
+            found = [(z, aws.route53.get_zone_output(name=z.zone, private_zone=False, opts=invoke)) for z in tls.zones]
+            zone_ids = [zone.zone_id for _, zone in found]
+            zone_arns = pulumi.Output.all(*[zone.arn for _, zone in found])
+            policy_doc = zone_arns.apply(lambda arns: route53_challenge_policy(
+                [(arn, z.hosts) for arn, (z, _) in zip(arns, found, strict=True)]))
+            if spec.cloud == "aws":
+                role, access = self._pod_identity_role(aws, cluster, spec, role_name, description, policy_doc)
+            else:
+                aws_opts = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
+                # This cluster's issuer has one IAM provider in the account: the DR peer's when it
+                # declared one for it, else this one (components.trust).
+                oidc = issuer_provider(self.child("oidc"), cluster.oidc_issuer, spec.stack, cluster.peer,
+                                       tags=cluster.tags, opts=aws_opts,
+                                       invoke=pulumi.InvokeOptions(parent=self, provider=self.aws_provider))
+                if oidc.declared is not None:
+                    cluster.aws_oidc_providers.append(oidc.declared)
+                subject = f"system:serviceaccount:{CERT_MANAGER_NAMESPACE}:{DNS_ACCOUNT}"
+                role = aws.iam.Role(
+                    self.child("dns"), name=role_name, description=description,
+                    # Condition keys from the provider's own URL: the issuer as IAM holds it.
+                    assume_role_policy=pulumi.Output.all(oidc.arn, oidc.url).apply(
+                        lambda a: web_identity_trust(a[0], a[1], subject)),
+                    max_session_duration=3600, tags=cluster.tags, opts=aws_opts)
+                policy = aws.iam.RolePolicy(self.child("dns"), role=role.name, policy=policy_doc, opts=aws_opts)
+                access = [role, policy, *self._dns_account(namespace)]
+                solver_auth = {"role": role.arn, "auth": {"kubernetes": {"serviceAccountRef": {"name": DNS_ACCOUNT}}}}
         self.role = role
         quota: list[pulumi.Resource] = []
         if spec.cloud == "gcp":
@@ -407,8 +411,8 @@ class CertManager(K8sComponent):
         )
         solvers = [
             {"selector": {"dnsZones": [z.zone]},
-             "dns01": {"route53": {"region": ROUTE53_REGION, "hostedZoneID": zone.zone_id, **solver_auth}}}
-            for z, zone in found
+             "dns01": {"route53": {"region": ROUTE53_REGION, "hostedZoneID": zone_id, **solver_auth}}}
+            for z, zone_id in zip(tls.zones, zone_ids, strict=True)
         ]
         acme: dict[str, Any] = {"server": tls.acme_server, "privateKeySecretRef": {"name": ACCOUNT_KEY_SECRET},
                                 "solvers": solvers}
@@ -445,3 +449,38 @@ class CertManager(K8sComponent):
         self.issuer = issuer
         self.release = release
         self.register_outputs({"issuer": ISSUER_NAME, "hosts": list(tls.hosts)})
+
+    def _pod_identity_role(self, aws: Any, cluster: ClusterComponent, spec: ClusterSpec, role_name: str,
+                           description: str, policy_doc: pulumi.Input[str]) -> tuple[Any, list[pulumi.Resource]]:
+        """EKS: a role EKS Pod Identity hands to cert-manager's account only, with `policy_doc`."""
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        role = aws.iam.Role(
+            self.child("dns"), name=role_name, description=description,
+            assume_role_policy=pulumi.Output.all(cluster.cluster_name, account).apply(lambda a: pod_identity_trust(a[0], a[1])),
+            tags=cluster.tags, opts=self.cloud_opts())
+        policy = aws.iam.RolePolicy(self.child("dns"), role=role.name, policy=policy_doc, opts=self.cloud_opts())
+        association = aws.eks.PodIdentityAssociation(
+            self.child("dns"), cluster_name=cluster.cluster_name, namespace=CERT_MANAGER_NAMESPACE,
+            service_account=CERT_MANAGER_ACCOUNT, role_arn=role.arn, tags=cluster.tags, opts=self.cloud_opts())
+        return role, [role, policy, association]
+
+    def _dns_account(self, namespace: pulumi.Resource) -> list[pulumi.Resource]:
+        """GKE/AKS: the service account whose token AWS trusts, which cert-manager may request and
+        nothing else may."""
+        account_meta = k8s.meta.v1.ObjectMetaArgs(name=DNS_ACCOUNT, namespace=CERT_MANAGER_NAMESPACE,
+                                                  labels=labels(DNS_ACCOUNT, "tls"))
+        dns_account = k8s.core.v1.ServiceAccount(
+            self.child("dns-account"), metadata=account_meta, automount_service_account_token=False,
+            opts=self.opts(depends_on=[namespace]))
+        token_role = k8s.rbac.v1.Role(
+            self.child("dns-token"), metadata=account_meta,
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["serviceaccounts/token"],
+                                              resource_names=[DNS_ACCOUNT], verbs=["create"])],
+            opts=self.opts(depends_on=[namespace]))
+        binding = k8s.rbac.v1.RoleBinding(
+            self.child("dns-token"), metadata=account_meta,
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=DNS_ACCOUNT),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=CERT_MANAGER_ACCOUNT,
+                                              namespace=CERT_MANAGER_NAMESPACE)],
+            opts=self.opts(depends_on=[token_role]))
+        return [dns_account, token_role, binding]

@@ -21,7 +21,10 @@ from infra.config.stackfiles import read_stack_config, search_dirs, stack_name_f
 
 TLS_KEY = f"{NS}tls"
 TRAFFIC_KEY = f"{NS}traffic"
-TLS_KEYS = ("issuer", "email", "hosts", "zone", "secretName")
+TLS_KEYS = ("issuer", "email", "hosts", "zone", "secretName", "hostedZoneId", "zoneRole")
+# Route 53 hosted zone ids: "Z" and upper-case letters and digits (as the console and API show them).
+HOSTED_ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,32}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 SECRET_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?$")
@@ -111,6 +114,23 @@ def read_tls(value: Any | None, *, stack: str, project: str, services: tuple[Ser
         zones.setdefault(traffic_zone, []).extend([public, f"{stack}.{public}"])
     if zone is not None:
         zones.setdefault(zone, []).extend(own_hosts)
+    hosted_zone_id = optional(TLS_KEY, block, "hostedZoneId", lambda p, v: as_str(
+        p, v, HOSTED_ZONE_ID_RE, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"), None)
+    zone_role = optional(TLS_KEY, block, "zoneRole", lambda p, v: as_str(
+        p, v, ROLE_ARN_RE, "an IAM role ARN such as arn:aws:iam::444455556666:role/acme-dns01"), None)
+    if (hosted_zone_id is None) != (zone_role is None):
+        given, missing = ("hostedZoneId", "zoneRole") if zone_role is None else ("zoneRole", "hostedZoneId")
+        raise ConfigError(f"{TLS_KEY}.{missing}", MISSING,
+                          f"required with {given} ({hosted_zone_id or zone_role}): a Route 53 zone in another AWS "
+                          "account needs both its hosted zone id and the role to assume there")
+    if zone_role is not None:
+        if issuer == "own":
+            raise ConfigError(f"{TLS_KEY}.zoneRole", zone_role, "is only used with an ACME issuer (letsencrypt, "
+                                                              "letsencrypt-staging); remove it with issuer: own")
+        if len(zones) > 1:
+            raise ConfigError(f"{TLS_KEY}.hostedZoneId", hosted_zone_id,
+                              f"names one zone, but the challenges go to {len(zones)}: {', '.join(sorted(zones))}; "
+                              "expected every name in the one zone of that account")
     hosts = tuple(dict.fromkeys([h for names in zones.values() for h in names] + own_hosts))
     if not hosts:
         raise ConfigError(hosts_path, MISSING, "required: the names clients connect to (no traffic stack routes to "
@@ -128,5 +148,7 @@ def read_tls(value: Any | None, *, stack: str, project: str, services: tuple[Ser
         email=email,
         secret_name=secret_name,
         traffic_stacks=tuple(t[0] for t in traffic),
+        hosted_zone_id=hosted_zone_id,
+        zone_role=zone_role,
     )
 

@@ -274,8 +274,16 @@ def github_outputs(target: str, stacks_dir: Path) -> dict[str, str]:
     for key, value in (("im-platform:cloud", clouds[target]), ("im-platform:cloud", clouds[source])):
         if value not in ("aws", "gcp", "azure"):
             raise PairError(f"{key} of the pair of {target} is {value!r}: aws, gcp or azure expected")
+    from infra.policy.check import stack_clouds
+
+    # What each job signs in to, from the offline plans: the failover job updates the target and the
+    # traffic stack, the demote job the old primary (a GKE or AKS stack with ACME TLS needs AWS too).
+    promote = sorted({*stack_clouds(stacks_dir / f"Pulumi.{target}.yaml"),
+                      *stack_clouds(stacks_dir / f"Pulumi.{pair.traffic_stack}.yaml")})
+    demote = stack_clouds(stacks_dir / f"Pulumi.{source}.yaml")
     return {"traffic-stack": pair.traffic_stack, "environment": str(environment), "cloud": str(clouds[target]),
-            "peer": source, "peer-cloud": str(clouds[source])}
+            "peer": source, "peer-cloud": str(clouds[source]),
+            "clouds": json.dumps(promote, separators=(",", ":")), "peer-clouds": json.dumps(demote, separators=(",", ":"))}
 
 
 def main(argv: list[str]) -> int:

@@ -39,6 +39,7 @@ from pulumi.automation._minimum_version import _MINIMUM_VERSION  # what the Auto
 
 from infra.config import yamlio
 from infra.config.stackfiles import set_stack_value
+from infra.failover import scaling
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_KEY = "im-platform:dr.role"
@@ -134,6 +135,7 @@ class PulumiControl:
         self._stacks: dict[str, auto.Stack] = {}
         self._gateways: dict[str, dict[str, Any]] = {}
         self._public_name: str | None = None
+        self._deployments: dict[str, auto.Deployment] = {}
 
     def _stack(self, name: str) -> auto.Stack:
         if name not in self._stacks:
@@ -144,12 +146,51 @@ class PulumiControl:
     def stack_path(self, name: str) -> Path:
         return self.stacks_dir / f"Pulumi.{name}.yaml"
 
-    def _set_and_up(self, name: str, key: str, value: str, why: str) -> None:
+    def _set_and_up(self, name: str, key: str, value: str, why: str, *, raise_counts: bool = False) -> None:
         # Selected before its file changes: a stack that cannot be selected is left as it was.
         self.prepare(name)
         self.on_output(f"[{name}] {key} = {value}; pulumi up ({why})")
         set_stack_value(self.stack_path(name), key, value)
+        if raise_counts:
+            self.raise_counts(name)
         self.up(name, why)
+
+    def raise_counts(self, name: str) -> None:
+        """Before a promotion's `up`: every pool count (the autoscaler's, ignored by the program)
+        below its new minimum is raised to it in the state, so the update sends both and the
+        cloud does not refuse a minimum above the count (infra/failover/scaling.py)."""
+        current = self.pool_state(name)
+        if not scaling.pool_urns(current):
+            return
+        raises = scaling.counts_to_raise(current, self.planned_resources(name))
+        for item in raises:
+            self.on_output(f"[{name}] {item.urn.rsplit('::', 1)[-1]}: {item.path} {item.old} -> {item.new} "
+                           f"(the new minimum; the cloud refuses a minimum above the count)")
+        if raises:
+            self.write_pool_state(name, raises)
+
+    def pool_state(self, name: str) -> list[dict[str, Any]]:
+        """The stack's resources as its state holds them, the pools refreshed first (the counts the
+        autoscaler chose since the last update)."""
+        stack = self._stack(name)
+        resources = list((stack.export_stack().deployment or {}).get("resources") or [])
+        urns = scaling.pool_urns(resources)
+        if urns:
+            stack.refresh(target=urns, on_output=lambda line: self.on_output(f"[{name}] {line.rstrip()}"))
+        deployment = stack.export_stack()
+        self._deployments[name] = deployment
+        return list((deployment.deployment or {}).get("resources") or [])
+
+    def planned_resources(self, name: str) -> list[dict[str, Any]]:
+        """The resources the stack's file now asks for: its offline plan (the same program)."""
+        from infra.offline.plan import plan_stack
+
+        return list(plan_stack(name, self.stack_path(name)).resources)
+
+    def write_pool_state(self, name: str, raises: list[scaling.Raise]) -> None:
+        deployment = self._deployments[name]
+        scaling.apply_raises((deployment.deployment or {})["resources"], raises)
+        self._stack(name).import_stack(deployment)
 
     def prepare(self, name: str) -> None:
         self._stack(name)
@@ -197,7 +238,7 @@ class PulumiControl:
         return active
 
     def promote(self, stack: str) -> None:
-        self._set_and_up(stack, ROLE_KEY, "primary", f"promote {stack} to primary")
+        self._set_and_up(stack, ROLE_KEY, "primary", f"promote {stack} to primary", raise_counts=True)
 
     def demote(self, stack: str) -> None:
         self._set_and_up(stack, ROLE_KEY, "standby", f"demote {stack} to standby")

@@ -51,6 +51,9 @@ TRAFFIC_PROVIDER_CLOUD = {"route53": "aws"}
 # A stack with nothing on a cluster (the cloud layer alone) talks only to cloud APIs: hosted.
 SELF_HOSTED_LABELS = ("self-hosted", "im-platform")
 HOSTED_RUNNER = "ubuntu-24.04"
+# The cloud a resource type belongs to, by its package (the type token's first part; a provider's
+# own type is `pulumi:providers:<package>`): what a CI job must sign in to for the stack.
+CLOUD_PACKAGES = {"aws": "aws", "gcp": "gcp", "azure-native": "azure"}
 # Clouds whose clusters get Kubernetes add-ons from this program even without services
 # (components.k8s.cloud_addons.CLOUD_ADDON_MODULES; tests/test_workflows.py holds the two equal).
 CLOUDS_WITH_ADDONS = ("aws",)
@@ -164,17 +167,38 @@ def declares_kubernetes_objects(config: Mapping[str, Any], cloud: str) -> bool:
                 or config.get("im-platform:capacityBuffer"))
 
 
+def plan_clouds(resources: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The clouds whose APIs a stack's plan declares resources on, sorted: a GKE or AKS stack with
+    ACME TLS declares AWS IAM resources too, so its jobs sign in to both."""
+    found = set()
+    for resource in resources:
+        type_ = str(resource["type"])
+        package = type_.removeprefix("pulumi:providers:").split(":", 1)[0] if type_.startswith("pulumi:providers:") \
+            else type_.split(":", 1)[0]
+        if package in CLOUD_PACKAGES:
+            found.add(CLOUD_PACKAGES[package])
+    return sorted(found)
+
+
+def stack_clouds(path: Path) -> list[str]:
+    """The clouds of the stack file's offline plan (the very program `pulumi up` runs)."""
+    from infra.offline.plan import plan_stack
+
+    return plan_clouds(plan_stack(config_file=path).resources)
+
+
 def runner_labels(stack: str, kubernetes: bool) -> list[str]:
     """The `runs-on` labels of the stack's Pulumi jobs: its own runner when they reach its cluster."""
     return [*SELF_HOSTED_LABELS, stack] if kubernetes else [HOSTED_RUNNER]
 
 
-def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, Any]]:
+def list_stacks(directory: Path = STACKS_DIR, *, with_clouds: bool = False) -> list[dict[str, Any]]:
     """Every stacks/Pulumi.<name>.yaml with its cloud, environment, wave (dev, staging, prod) and
-    the runner labels of its Pulumi jobs.
+    the runner labels of its Pulumi jobs; `with_clouds`: also `clouds`, the clouds its offline plan
+    declares resources on (what its CI jobs sign in to), which plans every stack.
 
-    Reads only the keys it needs, with PyYAML alone, so the CI job that builds the matrix
-    installs nothing else; `check` and `plan` validate the whole file in the jobs that follow.
+    Without `with_clouds`, reads only the keys it needs, with PyYAML alone; `check` and `plan`
+    validate the whole file in the jobs that follow.
     """
     stacks = []
     for path in sorted(directory.glob("Pulumi.*.yaml")):
@@ -196,6 +220,9 @@ def list_stacks(directory: Path = STACKS_DIR) -> list[dict[str, Any]]:
         wave = environment if environment in CLUSTER_WAVES else "dev"
         stacks.append({"stack": name, "cloud": cloud, "environment": environment, "wave": wave,
                        "runner": runner_labels(name, declares_kubernetes_objects(config, cloud))})
+    if with_clouds:
+        for entry in stacks:
+            entry["clouds"] = stack_clouds(directory / f"Pulumi.{entry['stack']}.yaml")
     return stacks
 
 
@@ -244,7 +271,7 @@ def render_stacks(stacks: Sequence[Mapping[str, Any]]) -> str:
 
 
 def cmd_stacks(args: argparse.Namespace) -> int:
-    stacks = list_stacks()
+    stacks = list_stacks(with_clouds=args.github_output or args.json)
     if args.github_output:
         for key, value in github_outputs(stacks).items():
             print(f"{key}={value}")
