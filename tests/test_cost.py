@@ -237,9 +237,9 @@ def test_json_follows_the_contract() -> None:
     worker = next(p for p in doc["pools"] if p["name"] == "worker")
     assert len(worker["instanceTypes"]) == 4 and worker["spot"] is True
     assert doc["fixed"][0] == {"name": "control plane (standard, 1.35 in standard support)", "monthlyQuantity": "730",
-                               "unit": "hours", "price": "0.10", "monthlyCost": "73.00"}
+                               "unit": "hours", "price": "0.10", "monthlyCost": "73.00", "priceBasis": "listed"}
     for f in doc["fixed"]:
-        assert set(f) == {"name", "monthlyQuantity", "unit", "price", "monthlyCost"}
+        assert set(f) == {"name", "monthlyQuantity", "unit", "price", "monthlyCost", "priceBasis"}
     t = {k: Decimal(v) for k, v in doc["totals"].items() if k != "modeledBand"}
     assert t["min"] <= t["modeled"] <= t["max"] <= t["fixedCapacity"]
     assert t["savingPercent"] == (100 * (t["max"] - t["modeled"]) / t["max"]).quantize(Decimal("0.1"))
@@ -352,9 +352,9 @@ def test_an_unknown_type_exits_2_naming_it(tmp_path: Path) -> None:
 
 def test_an_unpriced_type_exits_2_naming_it(tmp_path: Path) -> None:
     path = copy_stack(tmp_path, "odd-aws", lambda c: c["im-platform:cluster"]["nodePools"]["gateway"].update(
-        instanceType="x8g.2xlarge"))
+        instanceType="x2iedn.2xlarge"))
     result = cli_in_process("cost", "--config-file", str(path))
-    assert result.returncode == 2 and "x8g.2xlarge" in result.stderr and "im-platform:cost.catalog" in result.stderr
+    assert result.returncode == 2 and "x2iedn.2xlarge" in result.stderr and "im-platform:cost.catalog" in result.stderr
 
 
 def test_an_override_catalog_replaces_prices_and_a_missing_one_is_a_config_error(tmp_path: Path) -> None:

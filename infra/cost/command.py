@@ -545,14 +545,14 @@ def render(doc: Mapping[str, Any]) -> str:
                      f"(modeled {cents(t['modeled'])} against fixed capacity {cents(t['fixedCapacity'])})")
     lines.append("")
     header = ("pool", "type", "spot", "nodes", "$/node-hour", "at min", "modeled", "at max", "fixed capacity")
-    mark = {"derived": "~", "listed": ""}
+    basis_mark = {"derived": "~", "listed": ""}
     rows = [header]
     for p in doc["pools"]:
         types = p["instanceTypes"][0] + (f" +{len(p['instanceTypes']) - 1}" if len(p["instanceTypes"]) > 1 else "")
         node = Decimal(p["nodeHourlyCost"]) + Decimal(p["disk"]["hourlyCost"])
         rows.append((p["name"], types, "spot" if p["spot"] else "-", f"{p['minNodes']}..{p['maxNodes']}",
-                     mark[p.get("priceBasis", "listed")] + rate(str(node)), cents(p["monthlyCost"]["min"]), cents(p["monthlyCost"]["modeled"]),
-                     cents(p["monthlyCost"]["max"]), cents(p["monthlyCost"]["fixedCapacity"])))
+                     basis_mark[p.get("priceBasis", "listed")] + rate(str(node)), cents(p["monthlyCost"]["min"]),
+                     cents(p["monthlyCost"]["modeled"]), cents(p["monthlyCost"]["max"]), cents(p["monthlyCost"]["fixedCapacity"])))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     if not doc["pools"]:
         rows = []
@@ -582,7 +582,7 @@ def render(doc: Mapping[str, Any]) -> str:
         lines.append("Fixed fees:")
         width = max(len(f["name"]) for f in doc["fixed"])
         for f in doc["fixed"]:
-            amount = (f"{units(f['monthlyQuantity'], f['unit'])} x {mark[f.get('priceBasis', 'listed')]}{rate(f['price'])} "
+            amount = (f"{units(f['monthlyQuantity'], f['unit'])} x {basis_mark[f.get('priceBasis', 'listed')]}{rate(f['price'])} "
                       f"= {cents(f['monthlyCost'])}")
             lines.append(f"  {f['name']:<{width}}  {amount}")
     lines.append("")
