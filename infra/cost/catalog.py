@@ -1,4 +1,7 @@
-"""The dated price catalog: one YAML file per cloud in this package's `catalog/`, decimal strings.
+"""The dated price catalog, decimal strings: `catalog/<cloud>.yaml` holds what every region of the
+cloud shares (control plane, commitment, spot band) and the region names; `catalog/<cloud>/<region>.yaml`
+one region's prices, read only when that region is priced (the catalogs cover every public region).
+Together, and in a stack's override file (`im-platform:cost.catalog`), they have this shape:
 
     cloud: aws
     controlPlane: {source, as_of, hourly: {standard: "0.10"}}
@@ -12,9 +15,13 @@
         instances: {c7i.large: "0.1008", n2-standard-8: {onDemand: "0.4272", spot: "0.1034"}}
         fixed: {source, as_of, natGatewayHourly, natGatewayPerGiB, loadBalancerHourly,
                 kmsKeyMonthly, healthCheckMonthly}
+        derivedInstances: {c7i.large: "0.0958"}   # no table lists them here: derived by derivation.instances
+        derivedFees: [natGatewayHourly]           # fees derived by derivation.fees
+        derivation: {instances: "the rule and its reference rows", fees: "..."}
 
 A stack's override file (`im-platform:cost.catalog`) has the same shape; what it lists replaces the
-shipped price, key by key. A missing price is a `PriceError` naming it, never a silent zero.
+shipped price, key by key (a price it lists is its own, never "derived"). A missing price is a
+`PriceError` naming it, never a silent zero.
 """
 
 from __future__ import annotations
@@ -73,6 +80,13 @@ class RegionPrices:
     commitment: Mapping[str, Decimal] = field(default_factory=dict)  # term -> discount
     spot_band: Mapping[str, Decimal] = field(default_factory=dict)   # low / typical / high discount
     spot_listed: bool = False  # whether any instance has a listed (not derived) spot price
+    derived_types: frozenset[str] = frozenset()  # instance types no table lists here (derivedInstances)
+    derived_fees: frozenset[str] = frozenset()   # fee keys no table lists here (derivedFees)
+    derivation: Mapping[str, str] = field(default_factory=dict)  # what -> the rule and its reference rows
+
+    def is_derived(self, instance_type: str) -> bool:
+        return instance_type in self.derived_types or (instance_type not in self.instances and self.cloud == "gcp"
+                                                       and "customShapes" in self.derivation)
 
     def with_spot_discount(self, discount: Decimal) -> RegionPrices:
         """The same prices with another spot discount, every spot price derived from it (a band's edge)."""
@@ -151,16 +165,26 @@ def _load(path: Path, where: str) -> Mapping[str, Any]:
 _RAW: dict[Path, Mapping[str, Any]] = {}
 
 
-def raw_catalog(cloud: str) -> Mapping[str, Any]:
-    """The shipped catalog of one cloud, read once per process."""
-    path = CATALOG_DIR / f"{cloud}.yaml"
+def _read(path: Path, where: str) -> Mapping[str, Any]:
     if path not in _RAW:
-        _RAW[path] = _load(path, f"catalog {cloud}")
+        _RAW[path] = _load(path, where)
     return _RAW[path]
 
 
+def raw_catalog(cloud: str) -> Mapping[str, Any]:
+    """What every region of one cloud shares, and its region names (read once per process)."""
+    return _read(CATALOG_DIR / f"{cloud}.yaml", f"catalog {cloud}")
+
+
+def raw_region(cloud: str, region: str) -> Mapping[str, Any] | None:
+    """One region's block of the shipped catalog, read only when asked for; None for no such region."""
+    if region not in regions(cloud):
+        return None
+    return _read(CATALOG_DIR / cloud / f"{region}.yaml", f"catalog {cloud}.regions.{region}")
+
+
 def regions(cloud: str) -> tuple[str, ...]:
-    return tuple(raw_catalog(cloud).get("regions") or {})
+    return tuple(raw_catalog(cloud).get("regions") or ())
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,26 +199,39 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 def region_prices(cloud: str, region: str, override: str | None = None) -> RegionPrices:
     """Prices of one region, the stack's override file (relative to the repository root) applied."""
-    doc: Mapping[str, Any] = raw_catalog(cloud)
-    shipped = (doc.get("regions") or {}).get(region)
+    shared = raw_catalog(cloud)
+    shipped = raw_region(cloud, region)
+    doc: Mapping[str, Any] = {**{k: v for k, v in shared.items() if k != "regions"},
+                              "regions": {region: shipped} if shipped is not None else {}}
     sources: list[str] = []
+    own: Mapping[str, Any] = {}
     if override:
         extra = _load(ROOT / override, "im-platform:cost.catalog")
         if extra.get("cloud", cloud) == cloud:
             doc = _merge(doc, extra)
+            own = ((extra.get("regions") or {}).get(region) or {}) if isinstance(extra.get("regions"), Mapping) else {}
             sources.append(override)
     block = (doc.get("regions") or {}).get(region)
     where = f"catalog {cloud}.regions.{region}"
     if not isinstance(block, Mapping):
+        known = regions(cloud)
         raise PriceError(f"price of region {region}", cloud,
-                         f"no prices in the catalog for {cloud} region {region} (catalog regions: "
-                         f"{', '.join(doc.get('regions') or {})}); add it to an override catalog (im-platform:cost.catalog)")
+                         f"no prices in the catalog for {cloud} region {region} (the catalog has {len(known)} {cloud} "
+                         f"regions, e.g. {', '.join(known[:4])}); add its prices to an override catalog "
+                         f"(im-platform:cost.catalog, docs/cost.md)")
     instances: dict[str, dict[str, Decimal]] = {}
-    for name, entry in (block.get("instances") or {}).items():
-        if isinstance(entry, Mapping):
-            instances[name] = {k: _dec(f"{where}.instances.{name}.{k}", v) for k, v in entry.items()}
-        else:
-            instances[name] = {"onDemand": _dec(f"{where}.instances.{name}", entry)}
+    mine = set((own.get("instances") or {}) if isinstance(own, Mapping) else ())
+    derived = set()
+    for kind in ("derivedInstances", "instances"):
+        for name, entry in (block.get(kind) or {}).items():
+            if isinstance(entry, Mapping):
+                instances[name] = {k: _dec(f"{where}.{kind}.{name}.{k}", v) for k, v in entry.items()}
+            else:
+                instances[name] = {"onDemand": _dec(f"{where}.{kind}.{name}", entry)}
+            if kind == "derivedInstances":
+                derived.add(name)
+            elif name in mine or name not in (block.get("derivedInstances") or {}):
+                derived.discard(name)
     fixed_block = block.get("fixed") or {}
     fixed = {k: _dec(f"{where}.fixed.{k}", fixed_block[k]) for k in FIXED_KEYS if k in fixed_block}
     for kind, per_gib in (fixed_block.get("disk") or {}).items():
@@ -225,11 +262,16 @@ def region_prices(cloud: str, region: str, override: str | None = None) -> Regio
         for src in [listed] if isinstance(listed, str) else listed:
             if str(src) not in sources:
                 sources.append(str(src))
+    own_fixed = set((own.get("fixed") or {}) if isinstance(own, Mapping) else ())
+    own_fixed |= {f"disk.{k}" for k in ((own.get("fixed") or {}).get("disk") or {})} if isinstance(own, Mapping) else set()
+    derived_fees = {str(k) for k in block.get("derivedFees") or ()} - own_fixed
+    derivation = {str(k): str(v) for k, v in (block.get("derivation") or {}).items()}
     return RegionPrices(cloud=cloud, region=region, source=str(block.get("source", "")), as_of=min(dates),
                         spot_discount=_dec(f"{where}.spotDiscount", block.get("spotDiscount", "0")),
                         instances=instances, fixed=fixed, control_plane=control, rates=rates,
                         sources=tuple(sources), dates=tuple(dates), egress_tiers=tiers, commitment=discounts,
-                        spot_band=band, spot_listed=any("spot" in e for e in instances.values()))
+                        spot_band=band, spot_listed=any("spot" in e for t, e in instances.items() if t not in derived),
+                        derived_types=frozenset(derived), derived_fees=frozenset(derived_fees), derivation=derivation)
 
 
 def stale_warning(prices: RegionPrices, today: dt.date | None = None) -> str | None:

@@ -8,7 +8,7 @@
 Plans the stack offline once (the fixed fees are counted from the resources it really declares),
 then prices its validated spec with `infra.cost.model`. `--compare` prices the same spec on the
 other clouds without planning them again: each cloud's shape lookup picks the types, the region
-comes from EQUIVALENT_REGIONS (or --regions), and the fixed-fee counts follow OTHER_CLOUD_FEES.
+is the nearest one (infra/cost/locations.py, or --regions), and the fixed-fee counts follow OTHER_CLOUD_FEES.
 Exit status: 0; 2 on a configuration error or a missing price; 1 otherwise.
 """
 
@@ -28,32 +28,18 @@ from components import shapes
 from components.spec import CLOUDS, KUBERNETES, ClusterSpec
 from infra.config import versions
 from infra.config.errors import ConfigError
-from infra.cost import catalog, existing, model, rightsize
+from infra.cost import catalog, existing, locations, model, rightsize
 
 EXIT_OK = 0
 
-# Equivalent regions: the nearest catalog region of each cloud to a region of another. The first
-# group naming the stack's region gives the others; a region in no group needs --regions.
-REGION_GROUPS: tuple[dict[str, str], ...] = (
-    {"aws": "us-east-1", "gcp": "us-east1", "azure": "eastus"},                 # Virginia / South Carolina
-    {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"},              # Iowa: the nearest listed
-    {"aws": "us-west-2", "gcp": "us-west1", "azure": "westus2"},                # Oregon / Washington
-    {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "northeurope"},        # Ireland / Belgium
-    {"aws": "eu-west-1", "gcp": "europe-west4", "azure": "westeurope"},         # Netherlands
-    {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "uksouth"},            # London: the nearest listed
-    {"aws": "eu-central-1", "gcp": "europe-west3", "azure": "westeurope"},      # Frankfurt
-    {"aws": "ap-northeast-1", "gcp": "asia-northeast1", "azure": "japaneast"},  # Tokyo
-    {"aws": "ap-northeast-1", "gcp": "asia-east1", "azure": "eastasia"},        # Taiwan / Hong Kong
-    {"aws": "ap-southeast-1", "gcp": "asia-east1", "azure": "southeastasia"},   # Singapore
-)
-
-
-def equivalent_region(cloud: str, region: str, other: str) -> str:
-    for group in REGION_GROUPS:
-        if group.get(cloud) == region:
-            return group[other]
-    raise catalog.PriceError("--regions", f"{cloud}={region}",
-                             f"no equivalent {other} region is known for {region}; pass --regions {other}=REGION")
+def equivalent_region(cloud: str, region: str, other: str, *, regions_given: str | None = None) -> str:
+    """The region of `other` nearest to `region` (infra/cost/regions.yaml: the vendors' region locations)."""
+    found = locations.nearest(cloud, region, other, catalog.regions(other))
+    if found is None:
+        key, value = ("--regions", regions_given) if regions_given else (f"region {region}", f"{cloud}")
+        raise catalog.PriceError(key, value, f"no location is known for {cloud} region {region}, so no equivalent "
+                                             f"{other} region; pass --regions {other}=REGION")
+    return found[0]
 
 
 LB_PUBLIC_IPS = {"aws": 3, "gcp": 0, "azure": 1}
@@ -216,9 +202,54 @@ def totals_json(est: model.Estimate) -> dict[str, str]:
             "savingVsFixedCapacityPercent": str(est.saving_vs_fixed_capacity_percent)}
 
 
-def fixed_json(est: model.Estimate) -> list[dict[str, str]]:
+# The catalog key each fixed fee is priced from (by the fee's name in infra.cost.model), to say
+# whether its price is listed or derived in the region.
+FEE_KEYS = (("NAT gateway", "natGatewayHourly"), ("NAT data processed", "natGatewayPerGiB"),
+            ("public load balancer", "loadBalancerHourly"), ("load balancer capacity units", "loadBalancerCapacityUnitHourly"),
+            ("load balancer data processed", "loadBalancerPerGiB"), ("public IPv4 address", "publicIpv4Hourly"),
+            ("KMS key", "kmsKeyMonthly"), ("internet egress", "internetEgress"),
+            ("health check (AWS endpoint", "healthCheckAwsMonthly"), ("health check (non-AWS endpoint", "healthCheckNonAwsMonthly"),
+            ("health check", "healthCheckMonthly"))
+
+
+def fee_key(name: str) -> str | None:
+    return next((key for prefix, key in FEE_KEYS if name.startswith(prefix)), None)
+
+
+def basis(derived: bool) -> str:
+    return "derived" if derived else "listed"
+
+
+def fee_derived(name: str, prices: catalog.RegionPrices | None) -> bool:
+    key = fee_key(name)
+    return bool(prices is not None and key and key in prices.derived_fees)
+
+
+def pool_derived(p: model.PoolCost, prices: catalog.RegionPrices | None) -> bool:
+    if prices is None:
+        return False
+    return (any(prices.is_derived(t) for t in p.instance_types)
+            or bool(p.disk_gib and f"disk.{p.disk_type}" in prices.derived_fees))
+
+
+def fixed_json(est: model.Estimate, prices: catalog.RegionPrices | None = None) -> list[dict[str, str]]:
     return [{"name": f.name, "monthlyQuantity": quantity_text(f.quantity), "unit": f.unit,
-             "price": model.money(f.price), "monthlyCost": model.money(f.monthly)} for f in est.fixed]
+             "price": model.money(f.price), "monthlyCost": model.money(f.monthly),
+             "priceBasis": basis(fee_derived(f.name, prices))} for f in est.fixed]
+
+
+def derivations(est: model.Estimate, prices: catalog.RegionPrices) -> list[dict[str, str]]:
+    """The rules behind the derived figures this estimate uses (none where every figure is listed)."""
+    rows = []
+    if any(any(t in prices.derived_types for t in p.instance_types) for p in est.pools) and "instances" in prices.derivation:
+        rows.append({"what": "node prices", "rule": prices.derivation["instances"]})
+    if (any(prices.is_derived(t) and t not in prices.derived_types for p in est.pools for t in p.instance_types)
+            and "customShapes" in prices.derivation):
+        rows.append({"what": "custom machine shapes", "rule": prices.derivation["customShapes"]})
+    if (any(fee_derived(f.name, prices) for f in est.fixed) or any(pool_derived(p, prices) for p in est.pools)) \
+            and "fees" in prices.derivation:
+        rows.append({"what": "fees", "rule": prices.derivation["fees"]})
+    return rows
 
 
 def quantity_text(q: Decimal) -> str:
@@ -255,10 +286,11 @@ def to_json(spec: ClusterSpec, est: model.Estimate, prices: catalog.RegionPrices
                    "modeledNodeHours": str(p.node_hours.quantize(Decimal("0.01"))),
                    "monthlyCost": {"min": model.money(p.at_min), "modeled": model.money(p.modeled),
                                    "max": model.money(p.at_max), "fixedCapacity": model.money(p.fixed_capacity)},
-                   "tiers": tiers_json(p, spec, loads)} for p in est.pools],
-        "fixed": fixed_json(est),
+                   "tiers": tiers_json(p, spec, loads), "priceBasis": basis(pool_derived(p, prices))} for p in est.pools],
+        "fixed": fixed_json(est, prices),
         "totals": totals_json(est),
         "notPriced": [{"name": n, "reason": r} for n, r in est.not_priced],
+        "derived": derivations(est, prices),
     }
     if spec.node_pools:
         doc["kubernetes"] = {"version": spec.kubernetes_version,
@@ -308,7 +340,8 @@ def parse_regions(text: str | None) -> dict[str, str]:
 
 
 def compare(spec: ClusterSpec, counts: model.FixedCounts, own: model.Estimate,
-            regions: Mapping[str, str], today: dt.date | None = None) -> list[dict[str, Any]]:
+            regions: Mapping[str, str], today: dt.date | None = None,
+            regions_text: str | None = None) -> list[dict[str, Any]]:
     """The same spec on each cloud: its types, fixed fees, spot basis and totals, cheapest first."""
     rows = []
     for cloud in CLOUDS:
@@ -316,17 +349,75 @@ def compare(spec: ClusterSpec, counts: model.FixedCounts, own: model.Estimate,
             region, est = spec.region, own
             prices = catalog.region_prices(cloud, region, spec.cost.catalog)
         else:
-            region = regions.get(cloud) or equivalent_region(spec.cloud, spec.region, cloud)
+            region = regions.get(cloud) or equivalent_region(spec.cloud, spec.region, cloud, regions_given=regions_text)
             cloud_counts = counts if cloud == spec.cloud else other_cloud_counts(counts, cloud, spec)
             est, prices = price(spec, cloud_counts, cloud, region, today=today)
         rows.append((est.modeled, {
             "cloud": cloud, "region": region, "current": cloud == spec.cloud,
             "pools": [{"name": p.name, "instanceTypes": list(p.instance_types), "spot": p.spot,
-                       "nodeHourlyCost": model.money(p.node_hourly),
+                       "nodeHourlyCost": model.money(p.node_hourly), "priceBasis": basis(pool_derived(p, prices)),
                        "monthlyCost": {"modeled": model.money(p.modeled), "fixedCapacity": model.money(p.fixed_capacity)}}
                       for p in est.pools],
-            "fixed": fixed_json(est), "spotBasis": spot_basis(prices, est), "totals": totals_json(est)}))
+            "fixed": fixed_json(est, prices), "spotBasis": spot_basis(prices, est), "totals": totals_json(est),
+            "derived": derivations(est, prices)}))
     return [row for _, row in sorted(rows, key=lambda r: r[0])]
+
+
+# -- --export-catalog: the rows a stack uses, as an override file to edit ----------------------------
+
+def catalog_rows(est: model.Estimate, prices: catalog.RegionPrices) -> dict[str, Any]:
+    """The catalog rows `est` was priced from, in the catalog's (and an override file's) shape: its
+    node types (a custom shape as the row it was priced at), the region's fees, disks and egress
+    tiers, the control plane, spot and commitment figures. Loaded back as im-platform:cost.catalog,
+    it prices the stack the same; edit it for negotiated prices (docs/cost.md, The override file)."""
+    def dec(value: Decimal) -> str:
+        return model.money(value) if value == value.quantize(model.CENT) else format(value.normalize(), "f")
+
+    listed: dict[str, Any] = {}
+    derived: dict[str, Any] = {}
+    for p in est.pools:
+        for t in p.instance_types:
+            entry = prices.instances.get(t) or {"onDemand": prices.node_price(t, False)}
+            row = {k: dec(v) for k, v in entry.items()} if "spot" in entry else dec(entry["onDemand"])
+            (derived if prices.is_derived(t) else listed)[t] = row
+    fixed: dict[str, Any] = {"source": list(prices.sources), "as_of": prices.oldest.isoformat()}
+    fixed.update({k: dec(v) for k, v in prices.fixed.items() if not k.startswith("disk.")})
+    disks = {k.split(".", 1)[1]: dec(v) for k, v in prices.fixed.items() if k.startswith("disk.")}
+    if disks:
+        fixed["disk"] = disks
+    if prices.egress_tiers:
+        fixed["internetEgress"] = [{"upToGB": None if size is None else dec(size), "perGB": dec(per)}
+                                   for size, per in prices.egress_tiers]
+    region: dict[str, Any] = {"source": f"exported from the {prices.cloud} catalog ({', '.join(prices.sources[:1])})",
+                              "as_of": prices.oldest.isoformat(), "spotDiscount": dec(prices.spot_discount),
+                              "instances": listed}
+    if derived:
+        region["derivedInstances"] = derived
+    region["fixed"] = fixed
+    if prices.derived_fees:
+        region["derivedFees"] = sorted(prices.derived_fees)
+    if prices.derivation:
+        region["derivation"] = dict(prices.derivation)
+    doc: dict[str, Any] = {"cloud": prices.cloud,
+                           "controlPlane": {"as_of": prices.oldest.isoformat(),
+                                            "hourly": {k: dec(v) for k, v in prices.control_plane.items()}},
+                           "regions": {prices.region: region}}
+    if prices.commitment:
+        doc["commitment"] = {"discount": {k: dec(v) for k, v in prices.commitment.items()}}
+    return doc
+
+
+def write_catalog_rows(path: str, doc: Mapping[str, Any], stack: str) -> None:
+    import yaml
+
+    head = (f"# Price rows stack {stack} is priced from ({doc['cloud']} {next(iter(doc['regions']))}), written by\n"
+            f"# `python -m infra.cli cost --stack {stack} --export-catalog {path}`. Edit the figures (negotiated\n"
+            "# prices; move a row from derivedInstances to instances once it is a price you hold), then set\n"
+            f"# im-platform:cost.catalog: {path} in the stack file. The format: docs/cost.md, The override file.\n")
+    try:
+        Path(path).write_text(head + yaml.safe_dump(dict(doc), sort_keys=False, width=120), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("--export-catalog", path, f"cannot write the file: {exc.strerror}") from None
 
 
 # -- --base: the change against an earlier `cost --json` ------------------------------------------------
@@ -454,13 +545,14 @@ def render(doc: Mapping[str, Any]) -> str:
                      f"(modeled {cents(t['modeled'])} against fixed capacity {cents(t['fixedCapacity'])})")
     lines.append("")
     header = ("pool", "type", "spot", "nodes", "$/node-hour", "at min", "modeled", "at max", "fixed capacity")
+    basis_mark = {"derived": "~", "listed": ""}
     rows = [header]
     for p in doc["pools"]:
         types = p["instanceTypes"][0] + (f" +{len(p['instanceTypes']) - 1}" if len(p["instanceTypes"]) > 1 else "")
         node = Decimal(p["nodeHourlyCost"]) + Decimal(p["disk"]["hourlyCost"])
         rows.append((p["name"], types, "spot" if p["spot"] else "-", f"{p['minNodes']}..{p['maxNodes']}",
-                     rate(str(node)), cents(p["monthlyCost"]["min"]), cents(p["monthlyCost"]["modeled"]),
-                     cents(p["monthlyCost"]["max"]), cents(p["monthlyCost"]["fixedCapacity"])))
+                     basis_mark[p.get("priceBasis", "listed")] + rate(str(node)), cents(p["monthlyCost"]["min"]),
+                     cents(p["monthlyCost"]["modeled"]), cents(p["monthlyCost"]["max"]), cents(p["monthlyCost"]["fixedCapacity"])))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     if not doc["pools"]:
         rows = []
@@ -490,7 +582,8 @@ def render(doc: Mapping[str, Any]) -> str:
         lines.append("Fixed fees:")
         width = max(len(f["name"]) for f in doc["fixed"])
         for f in doc["fixed"]:
-            amount = f"{units(f['monthlyQuantity'], f['unit'])} x {rate(f['price'])} = {cents(f['monthlyCost'])}"
+            amount = (f"{units(f['monthlyQuantity'], f['unit'])} x {basis_mark[f.get('priceBasis', 'listed')]}{rate(f['price'])} "
+                      f"= {cents(f['monthlyCost'])}")
             lines.append(f"  {f['name']:<{width}}  {amount}")
     lines.append("")
     lines.append(f"Total: min {cents(t['min'])}  modeled {cents(t['modeled'])}  max {cents(t['max'])}  "
@@ -507,9 +600,13 @@ def render(doc: Mapping[str, Any]) -> str:
             lines.append(f"  spot: {doc['spotBasis']}")
     for item in doc.get("rightSizing") or []:
         lines.append(f"  right-size: pool {item['pool']} maxNodes {item['maxNodes']}, its tiers fill {item['fits']}")
+    if doc.get("derived"):
+        lines.append("")
+        lines.append("Prices marked ~ are derived (estimates: no price table lists them in this region); the rest are list prices:")
+        lines.extend(f"  {d['what']}: {d['rule']}" for d in doc["derived"])
     if "compare" in doc:
         lines.append("")
-        lines.append("Compare (cheapest modeled first; * is this stack's cloud):")
+        lines.append("Compare (cheapest modeled first; * is this stack's cloud; ~ derived prices):")
         for row in doc["compare"]:
             ct = row["totals"]
             mark = "*" if row["current"] else " "
@@ -518,6 +615,7 @@ def render(doc: Mapping[str, Any]) -> str:
                          f"fixed capacity {cents(ct['fixedCapacity']):>10}  saving {ct['savingVsFixedCapacityPercent']}% "
                          f"against fixed capacity, {ct['savingPercent']}% against max")
             lines.append("      types: " + ", ".join(f"{p['name']} {p['instanceTypes'][0]}{' (spot)' if p['spot'] else ''}"
+                                               f"{' ~' if p.get('priceBasis') == 'derived' else ''}"
                                                for p in row["pools"]))
             lines.append("      fees: " + ", ".join(f"{f['name']} {cents(f['monthlyCost'])}" for f in row["fixed"]))
             lines.append(f"      spot: {row['spotBasis']}")
@@ -564,7 +662,7 @@ def chart(doc: Mapping[str, Any]) -> str:
 
 def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: bool = False,
                regions: str | None = None, base: str | None = None, today: dt.date | None = None,
-               warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+               warn: Callable[[str], None] | None = None, export: str | None = None) -> dict[str, Any]:
     """The `cost --json` document of one stack (ConfigError/PriceError on a bad config or price)."""
     from infra.config.loader import load_spec
     from infra.config.stackfiles import searching_beside
@@ -583,6 +681,8 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     # The traffic stack's pair (and a stack's DR peer) are looked up beside it, as `plan` does.
     with searching_beside(config_file):
         spec = traffic_pricing_spec(values, project, name) if is_traffic(values) else load_spec(values, project=project, stack=name)
+    if export and (spec.cloud == KUBERNETES or not spec.node_pools):
+        raise ConfigError("--export-catalog", export, f"stack {name} prices no node pools: there are no catalog rows to export")
     if spec.cloud == KUBERNETES:
         return existing_cluster_cost(spec, plan.resources, plan.warnings, compare_clouds=compare_clouds,
                                      base_doc=base_doc, warn=warn)
@@ -597,6 +697,8 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     if warning and warn:
         warn(warning)
     doc = to_json(spec, est, prices, plan.resources)
+    if export:
+        write_catalog_rows(export, catalog_rows(est, prices), name)
     with_band(doc, spec, counts, prices, today or dt.date.today())
     fit = rightsize.fits([(p.name, p.vcpu, p.memory_gib, p.max_nodes) for p in spec.node_pools], plan.resources)
     doc["rightSizing"] = [{"pool": f.pool, "maxNodes": f.max_nodes, "fits": f.nodes_needed, "tiers": list(f.tiers)}
@@ -605,7 +707,7 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
         if f.oversized and warn:
             warn(f"warning: {f.warning(name)}")
     if compare_clouds:
-        doc["compare"] = compare(spec, counts, est, chosen, today or dt.date.today())
+        doc["compare"] = compare(spec, counts, est, chosen, today or dt.date.today(), regions)
     if base_doc is not None:
         if "totals" not in base_doc:
             base_doc = price_plan_json(base_doc, spec)
@@ -652,7 +754,10 @@ def monthly_max(spec: ClusterSpec, resources: Sequence[tuple[str, Mapping[str, A
 def cmd_cost(args: argparse.Namespace) -> int:
     doc = stack_cost(args.stack, Path(args.config_file) if args.config_file else None,
                      compare_clouds=args.compare, regions=args.regions, base=args.base,
-                     warn=lambda m: print(m, file=sys.stderr))
+                     warn=lambda m: print(m, file=sys.stderr), export=args.export_catalog)
+    if args.export_catalog:
+        print(f"wrote the catalog rows of {doc['stack']} ({doc['cloud']} {doc['region']}) to {args.export_catalog}",
+              file=sys.stderr)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -673,4 +778,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--compare", action="store_true", help="price the same spec on AWS, GCP and Azure")
     p.add_argument("--regions", help="with --compare, in these regions: aws=R,gcp=R,azure=R (any of them)")
     p.add_argument("--base", help="an earlier cost --json (or plan --json) of this stack: the change per pool and in total")
+    p.add_argument("--export-catalog", metavar="FILE",
+                   help="write the price rows this stack uses to FILE: an override catalog to edit (im-platform:cost.catalog)")
     p.set_defaults(func=cmd_cost)

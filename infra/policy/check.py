@@ -98,6 +98,7 @@ class CheckResult:
     resources: int
     violations: list[Violation]
     warnings: list[str] = field(default_factory=list)  # the plan's (a valid but transitional state)
+    not_judged: list[tuple[str, str]] = field(default_factory=list)  # (rule, why): a price it needs is missing
 
 
 def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
@@ -126,31 +127,36 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
             plan.warnings.extend(rightsize.warnings(name, [(p.name, p.vcpu, p.memory_gib, p.max_nodes)
                                                            for p in spec.node_pools if p.managed], plan.resources))
     resources = [Resource.from_plan(r) for r in plan.resources]
-    violations = evaluate(resources, context) + stack_file_violations(path)
-    return CheckResult(plan.stack, len(resources), violations, list(plan.warnings))
+    not_judged: list[tuple[str, str]] = []
+    violations = evaluate(resources, context, not_judged=not_judged) + stack_file_violations(path)
+    return CheckResult(plan.stack, len(resources), violations, list(plan.warnings), not_judged)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     result = check_stack(args.stack, Path(args.config_file) if args.config_file else None)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for rule, why in result.not_judged:
+        print(f"warning: rule {rule} not judged: {why}", file=sys.stderr)
     if args.json:
         json.dump({"stack": result.stack, "resources": result.resources,
                    "rules": [r.name for r in RULES] + [PLAINTEXT_SECRETS],
                    "violations": [{"rule": v.rule, "urn": v.urn, "name": v.name, "message": v.message}
-                                  for v in result.violations]},
+                                  for v in result.violations],
+                   "notJudged": [{"rule": rule, "reason": why} for rule, why in result.not_judged]},
                   sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for v in result.violations:
             print(v.render(result.stack))
         rules = len(RULES) + 1
+        unjudged = f", {len(result.not_judged)} not judged ({', '.join(r for r, _ in result.not_judged)})" if result.not_judged else ""
         if result.violations:
             broken = sorted({v.rule for v in result.violations})
             print(f"check {result.stack}: {len(result.violations)} violation(s) of {', '.join(broken)} "
-                  f"({rules} rules over {result.resources} resources)")
+                  f"({rules} rules over {result.resources} resources{unjudged})")
         else:
-            print(f"check {result.stack}: {rules} rules passed over {result.resources} resources")
+            print(f"check {result.stack}: {rules - len(result.not_judged)} rules passed over {result.resources} resources{unjudged}")
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 

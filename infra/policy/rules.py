@@ -903,6 +903,18 @@ RULES: tuple[Rule, ...] = (
 RULES_BY_NAME = {r.name: r for r in RULES}
 
 
-def evaluate(resources: Sequence[Resource], ctx: Context, rules: Sequence[Rule] = RULES) -> list[Violation]:
-    """Every violation of every rule, in rule order."""
-    return [v for rule in rules for v in rule.evaluate(resources, ctx)]
+def evaluate(resources: Sequence[Resource], ctx: Context, rules: Sequence[Rule] = RULES,
+             not_judged: list[tuple[str, str]] | None = None) -> list[Violation]:
+    """Every violation of every rule, in rule order. With `not_judged`, a rule that needs a price the
+    catalog lacks (the cost guardrail) is named there with how to supply it, and the others still run."""
+    found: list[Violation] = []
+    for rule in rules:
+        try:
+            found.extend(list(rule.evaluate(resources, ctx)))
+        except cost_catalog.PriceError as exc:
+            if not_judged is None:
+                raise
+            not_judged.append((rule.name, f"{exc.args[0]}; give the price in an override catalog "
+                                          "(im-platform:cost.catalog: FILE; `cost --stack NAME --export-catalog FILE` "
+                                          "writes one to start from, docs/cost.md)"))
+    return found
