@@ -55,13 +55,15 @@ from infra.config.readers import (  # noqa: F401 (re-exported: the readers' hist
     required,
     structured,
 )
+from infra.config.scaling import read_monitoring
 from infra.config.services import read_capacity_buffers, read_services
 from infra.config.stackfiles import find_stack_file, read_stack_config
 from infra.config.tls import read_tls
 from infra.dr.pair import apply_role, read_dr
 
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr", "tls")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr", "tls",
+            "monitoring")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -593,6 +595,8 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
     cost = read_cost(structured(f"{NS}cost", own["cost"])) if "cost" in own else CostSpec()
     services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
                              environment == "prod") if "services" in own else ()
+    monitoring = read_monitoring(structured(f"{NS}monitoring", own["monitoring"]) if "monitoring" in own else None,
+                                 cloud=cloud, services=services)
     buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]),
                                     cluster["node_pools"]) if "capacityBuffer" in own else ()
     tls = read_tls(structured(f"{NS}tls", own["tls"]) if "tls" in own else None, stack=stack, project=project,
@@ -612,6 +616,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         capacity_buffers=buffers,
         cost=cost,
         tls=tls,
+        monitoring=monitoring,
         **cluster,
     )
     if "dr" not in own:

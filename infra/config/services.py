@@ -17,6 +17,7 @@ from components.spec import (
     DEFAULT_DRAIN_SECONDS,
     DEFAULT_HEALTH_PATH,
     DEFAULT_PUBLIC_PORT,
+    DEFAULT_READY_SECONDS,
     DEFAULT_TARGET_CPU_PERCENT,
     TLS_MODES,
     TLS_PROXY_PORT,
@@ -39,13 +40,14 @@ from infra.config.readers import (
     read_cidr,
     required,
 )
+from infra.config.scaling import read_ready_seconds, read_scaling
 
 SERVICES_KEY = f"{NS}services"
 BUFFER_KEY = f"{NS}capacityBuffer"
 
 SERVICE_KEYS = ("image", "port", "pool", "cpu", "memory", "replicas", "targetCpuPercent", "public", "drainSeconds",
                 "cpuLimit", "publicPort", "healthPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls",
-                "multiArch")
+                "multiArch", "scaling", "readySeconds")
 REPLICA_KEYS = ("min", "max")
 EGRESS_KEYS = ("cidr", "port")
 BUFFER_KEYS = ("pods", "cpu", "memory")
@@ -251,6 +253,7 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
     if public and tls == "proxy" and port == TLS_PROXY_PORT:
         raise ConfigError(f"{path}.port", port, f"but the TLS sidecar of a public tier listens on {TLS_PROXY_PORT}: "
                                                 "pick another port for the tier")
+    sidecar_port = TLS_PROXY_PORT if public and tls == "proxy" else None
     multi_arch = optional(path, svc, "multiArch", as_bool, False)
     if pool is not None and pool.arch == "arm64" and not multi_arch:
         raise ConfigError(f"{path}.multiArch", svc.get("multiArch", False),
@@ -260,6 +263,8 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
     if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-") or namespace == BUFFER_NAMESPACE:
         raise ConfigError(f"{path}.namespace", namespace,
                           "reserved for Kubernetes or the platform; set namespace to one of your own (for example \"im\")")
+    scaling = optional(path, svc, "scaling", lambda p, v: read_scaling(
+        p, v, port=port, min_replicas=min_replicas, max_replicas=max_replicas, sidecar_port=sidecar_port), None)
     return ServiceSpec(
         name=name,
         image=image,
@@ -285,6 +290,8 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
         egress=optional(path, svc, "egress", read_egress, ()),
         env=optional(path, svc, "env", read_env, ()),
         tls=tls,
+        scaling=scaling,
+        ready_seconds=optional(path, svc, "readySeconds", read_ready_seconds, DEFAULT_READY_SECONDS),
     )
 
 
