@@ -189,6 +189,9 @@ class EksCluster(ClusterComponent):
         )
         self.oidc_provider_arn = oidc_provider.arn
         self.oidc_provider_url = oidc_provider.url
+        # What a managed Prometheus scraper attaches to (components/metrics/aws.py).
+        self.cluster_arn: pulumi.Output[str] = cluster.arn
+        self.private_subnet_ids: list[pulumi.Output[str]] = list(private_subnets)
         return ClusterOutputs(cluster_name=cluster.name, endpoint=cluster.endpoint,
                               kubeconfig=kubeconfig, oidc_issuer=issuer, node_pool_resources=list(groups),
                               key=StackKey(id=key.arn))

@@ -145,6 +145,8 @@ class AksCluster(ClusterComponent):
 
         cluster = self._cluster(name, spec, rg, client, subnet, egress_ip, identity, key,
                                 depends_on=[subnet_role, vault_role])
+        # The managed Prometheus store's association and KEDA's federation name it (components/metrics/azure.py).
+        self.aks = cluster
         # Local accounts are off, so Azure RBAC is the only way in: whoever runs `pulumi up` gets
         # cluster admin, as EKS gives its creator, so the program's Kubernetes provider can deploy.
         deployer_admin = self._role(name, "deployer-cluster-admin", client, cluster.id, client.object_id,
@@ -342,6 +344,11 @@ class AksCluster(ClusterComponent):
             aad_profile=containerservice.ManagedClusterAADProfileArgs(
                 managed=True, enable_azure_rbac=True, tenant_id=client.tenant_id),
             oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            # Managed Prometheus (the ama-metrics collectors) where a tier scales on its load and the
+            # store is Azure's: they scrape the tiers' PodMonitors into the Azure Monitor workspace.
+            azure_monitor_profile=containerservice.ManagedClusterAzureMonitorProfileArgs(
+                metrics=containerservice.ManagedClusterAzureMonitorProfileMetricsArgs(enabled=True),
+            ) if spec.scaled_services and spec.monitoring.managed else None,
             security_profile=containerservice.ManagedClusterSecurityProfileArgs(
                 workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
                 azure_key_vault_kms=containerservice.AzureKeyVaultKmsArgs(

@@ -298,6 +298,12 @@ class GkeCluster(ClusterComponent):
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=POD_RANGE, services_secondary_range_name=SERVICE_RANGE),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(workload_pool=f"{project}.svc.id.goog"),
+            # Managed collection (Managed Service for Prometheus) scrapes the tiers' PodMonitorings;
+            # stated where a tier scales on its load, not left to the version's default.
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ) if spec.scaled_services and spec.monitoring.managed else None,
             # Dataplane V2 enforces NetworkPolicy itself (eBPF); the Calico network_policy block must stay unset.
             datapath_provider="ADVANCED_DATAPATH",
             enable_shielded_nodes=True,

@@ -161,6 +161,62 @@ class EgressRule:
     port: int
 
 
+# -- Scaling a tier on its own load (im-platform:services.<tier>.scaling, im-platform:monitoring) ------
+
+DEFAULT_METRICS_PATH = "/metrics"
+DEFAULT_READY_SECONDS = 30
+DEFAULT_SCRAPE_INTERVAL_SECONDS = 30
+KEDA_MODES = ("install", "existing")  # the program installs KEDA, or it already runs in the cluster
+
+
+@dataclass(frozen=True)
+class ScheduleWindow:
+    """During [start, end) the tier runs at least `replicas` (KEDA's cron trigger)."""
+
+    start: str  # five-field cron, as KEDA's cron scaler reads it (infra/config/cron.py)
+    end: str
+    timezone: str  # an IANA name
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ScalingSpec:
+    """Scale a tier on the load it carries, read from Prometheus, rather than on CPU alone."""
+
+    metric: str
+    target_per_pod: Decimal  # the load one pod is sized to carry, > 0
+    metrics_port: int
+    metrics_path: str = DEFAULT_METRICS_PATH
+    query: str | None = None  # the user's PromQL; None: the sum over the tier's pods (default_query)
+    cpu: bool = True  # targetCpuPercent stays a trigger beside the load
+    schedule: tuple[ScheduleWindow, ...] = ()
+    # The simulated day's load at its peak; None: targetPerPod x replicas.max (the tier exactly full).
+    peak_load: Decimal | None = None
+
+    @property
+    def is_counter(self) -> bool:
+        """Prometheus's naming rule: a counter's name ends in _total, and its load is its rate."""
+        return self.metric.endswith("_total")
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    """Where the tiers' load is stored and read (im-platform:monitoring)."""
+
+    # None: the cloud's managed Prometheus; otherwise the http(s) URL of one the user runs.
+    prometheus_url: str | None = None
+    scrape_interval_seconds: int = DEFAULT_SCRAPE_INTERVAL_SECONDS
+    keda: str = "install"  # one of KEDA_MODES
+
+    @property
+    def managed(self) -> bool:
+        return self.prometheus_url is None
+
+    @property
+    def install_keda(self) -> bool:
+        return self.keda == "install"
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """One IM service tier: a Deployment autoscaled between min and max replicas."""
@@ -194,6 +250,36 @@ class ServiceSpec:
     # Public tiers only: where TLS ends. "proxy": the platform's sidecar in front of the plain port;
     # "self": the tier's own container, with the certificate Secret mounted at TLS_MOUNT_PATH.
     tls: str = "proxy"
+    # Scale on the tier's own load with KEDA (None: the CPU HPA alone).
+    scaling: ScalingSpec | None = None
+    # Seconds from a pod's creation to its readiness (the simulated day reads it).
+    ready_seconds: int = DEFAULT_READY_SECONDS
+
+    @property
+    def sidecar_ports(self) -> tuple[int, ...]:
+        """The ports the platform's TLS sidecar takes in the tier's pods (none: no sidecar)."""
+        if not (self.public and self.tls == "proxy"):
+            return ()
+        ports = self.proxy_ports
+        return (ports.tls, ports.health)
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.scaling.metrics_port if self.scaling else None
+
+    def default_query(self, scrape_interval_seconds: int = DEFAULT_SCRAPE_INTERVAL_SECONDS) -> str:
+        """The tier's load: its metric summed over the tier's pods (a counter's per-second rate, over
+        four scrape intervals so one missed scrape does not empty it)."""
+        assert self.scaling is not None
+        selector = f'{{namespace="{self.namespace}",pod=~"{self.name}-[a-z0-9]+-[a-z0-9]+"}}'
+        series = f"{self.scaling.metric}{selector}"
+        if self.scaling.is_counter:
+            return f"sum(rate({series}[{4 * scrape_interval_seconds}s]))"
+        return f"sum({series})"
+
+    def load_query(self, scrape_interval_seconds: int = DEFAULT_SCRAPE_INTERVAL_SECONDS) -> str:
+        assert self.scaling is not None
+        return self.scaling.query or self.default_query(scrape_interval_seconds)
 
     @property
     def holds_connections(self) -> bool:
@@ -374,6 +460,12 @@ class ClusterSpec:
     # reads (None: the provider's own default, $KUBECONFIG or ~/.kube/config, and its current context).
     kubeconfig: str | None = None
     kube_context: str | None = None
+    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
+
+    @property
+    def scaled_services(self) -> tuple[ServiceSpec, ...]:
+        """The tiers that scale on their own load (KEDA and the metric store exist for them)."""
+        return tuple(s for s in self.services if s.scaling is not None)
 
     @property
     def is_prod(self) -> bool:

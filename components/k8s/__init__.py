@@ -78,6 +78,11 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec) -> Workloads
         cert_manager = CertManager(naming.child_name(name, "tls"), cluster, spec, spec.tls, provider,
                                    {ns: (namespaces[ns].name, namespaces[ns].ready) for ns in public_namespaces},
                                    opts=cluster.opts())
+    keda = None
+    if spec.scaled_services:
+        from components.k8s.keda import Keda
+
+        keda = Keda(naming.child_name(name, "keda"), cluster, spec, provider, opts=cluster.opts())
     tiers = []
     for service in spec.services:
         namespace = namespaces[service.namespace]
@@ -87,5 +92,6 @@ def deploy(name: str, cluster: ClusterComponent, spec: ClusterSpec) -> Workloads
             ready.append(lb_controller)
         tiers.append(ServiceTier(naming.child_name(name, "svc", service.name), service, spec, provider,
                                  namespace.name, TIER_PRIORITY_CLASS, ready, opts=cluster.opts(),
-                                 load_balancer_controller=addons.load_balancer_controller, tls=spec.tls))
+                                 load_balancer_controller=addons.load_balancer_controller, tls=spec.tls,
+                                 keda=keda))
     return Workloads(provider, addons, tiers, cert_manager)

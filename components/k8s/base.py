@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.base import ClusterComponent
-from components.spec import KUBERNETES, SPOT_TAINT, NodePoolSpec, Taint
+from components.spec import KUBERNETES, SPOT_TAINT, NodePoolSpec, ServiceSpec, Taint
 
 NAME_LABEL = "app.kubernetes.io/name"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
@@ -103,6 +103,31 @@ class K8sComponent(pulumi.ComponentResource):
 
     def child(self, *parts: str) -> str:
         return naming.child_name(self.component_name, *parts)
+
+
+# -- autoscaling ----------------------------------------------------------------------------------
+
+# The tier's container port name (Services, probes and scrapes name it).
+PORT_NAME = "app"
+
+
+def scaling_behavior(service: ServiceSpec) -> dict[str, Any]:
+    """Scale up at once (a login burst), scale down slowly; a connection tier in small steps, since
+    every pod removed sends its users reconnecting to the others at the same moment. The HPA's
+    `behavior` in its own (camelCase) form: the tier's HPA and the one KEDA makes carry the same."""
+    scale_up = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+                "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15},
+                             {"type": "Pods", "value": 4, "periodSeconds": 15}]}
+    if service.holds_connections:
+        # Load must stay low for 10 minutes, then one pod or 10 % (whichever is more) every 2 minutes.
+        scale_down = {"stabilizationWindowSeconds": 600, "selectPolicy": "Max",
+                      "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120},
+                                   {"type": "Percent", "value": 10, "periodSeconds": 120}]}
+    else:
+        scale_down = {"stabilizationWindowSeconds": 300, "selectPolicy": "Max",
+                      "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}
+    return {"scaleUp": scale_up, "scaleDown": scale_down}
+
 
 
 # -- pod security ---------------------------------------------------------------------------------

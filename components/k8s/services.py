@@ -8,26 +8,30 @@ pod is already out of the Service's endpoints, then SIGTERM with time left to cl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.base import (
+from components.k8s.base import (  # noqa: F401 (scaling_behavior, PORT_NAME: re-exported)
     NAMESPACE_NAME_LABEL,
+    PORT_NAME,
     K8sComponent,
     container_security_context,
     image_pull_policy,
     labels,
     name_of,
     pod_security_context,
+    scaling_behavior,
     selector,
     tolerations,
     zone_spread,
 )
 from components.spec import KUBERNETES, TLS_MOUNT_PATH, ClusterSpec, ServiceSpec, TlsSpec
 
-PORT_NAME = "app"
+if TYPE_CHECKING:
+    from components.k8s.keda import Keda
+
 TMP_SIZE_LIMIT = "256Mi"
 
 # The layer-4 load balancer of each cloud, kept open for long-lived WebSockets.
@@ -96,29 +100,15 @@ def public_annotations(cloud: str, service: ServiceSpec, tls: TlsSpec | None = N
 
 
 def hpa_behavior(service: ServiceSpec) -> k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs:
-    """Scale up at once (a login burst), scale down slowly; a connection tier in small steps, since
-    every pod removed sends its users reconnecting to the others at the same moment."""
-    scale_up = k8s.autoscaling.v2.HPAScalingRulesArgs(
-        stabilization_window_seconds=0,
-        select_policy="Max",
-        policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=100, period_seconds=15),
-                  k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=4, period_seconds=15)],
-    )
-    if service.holds_connections:
-        # Load must stay low for 10 minutes, then one pod or 10 % (whichever is more) every 2 minutes.
-        scale_down = k8s.autoscaling.v2.HPAScalingRulesArgs(
-            stabilization_window_seconds=600,
-            select_policy="Max",
-            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=1, period_seconds=120),
-                      k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=10, period_seconds=120)],
-        )
-    else:
-        scale_down = k8s.autoscaling.v2.HPAScalingRulesArgs(
-            stabilization_window_seconds=300,
-            select_policy="Max",
-            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=50, period_seconds=60)],
-        )
-    return k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(scale_up=scale_up, scale_down=scale_down)
+    """`scaling_behavior` as the typed arguments of the tier's own HPA."""
+    def rules(r: dict[str, Any]) -> k8s.autoscaling.v2.HPAScalingRulesArgs:
+        return k8s.autoscaling.v2.HPAScalingRulesArgs(
+            stabilization_window_seconds=r["stabilizationWindowSeconds"], select_policy=r["selectPolicy"],
+            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type=p["type"], value=p["value"], period_seconds=p["periodSeconds"])
+                      for p in r["policies"]])
+    behavior = scaling_behavior(service)
+    return k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(scale_up=rules(behavior["scaleUp"]),
+                                                                  scale_down=rules(behavior["scaleDown"]))
 
 
 def max_unavailable(service: ServiceSpec) -> int | str:
@@ -142,8 +132,10 @@ class ServiceTier(K8sComponent):
                  namespace: pulumi.Input[str], priority_class: str, depends_on: list[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None,
                  load_balancer_controller: pulumi.Resource | None = None,
-                 tls: TlsSpec | None = None) -> None:
+                 tls: TlsSpec | None = None, keda: Keda | None = None) -> None:
         super().__init__(name, provider, opts)
+        # A tier with `scaling` scales on its load through KEDA, in place of its own CPU HPA.
+        self.keda = keda if service.scaling is not None else None
         self.service = service
         self.tls = tls
         self.tls_mode = tls_mode(service, tls)
@@ -159,26 +151,29 @@ class ServiceTier(K8sComponent):
             opts=self.opts(),
         )
         deployment = self._deployment(service, spec, meta, tier_labels, account, priority_class, depends_on)
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            self.child("autoscaler"),
-            metadata=meta,
-            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                    api_version="apps/v1", kind="Deployment", name=name_of(deployment)),
-                min_replicas=service.min_replicas,
-                max_replicas=service.max_replicas,
-                metrics=[k8s.autoscaling.v2.MetricSpecArgs(
-                    type="Resource",
-                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                        name="cpu",
-                        target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
-                                                                   average_utilization=service.target_cpu_percent),
-                    ),
-                )],
-                behavior=hpa_behavior(service),
-            ),
-            opts=self.opts(),
-        )
+        if self.keda is not None:
+            self.keda.scale_tier(self, service, self.namespace, deployment)
+        else:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                self.child("autoscaler"),
+                metadata=meta,
+                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=name_of(deployment)),
+                    min_replicas=service.min_replicas,
+                    max_replicas=service.max_replicas,
+                    metrics=[k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Resource",
+                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                            name="cpu",
+                            target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
+                                                                       average_utilization=service.target_cpu_percent),
+                        ),
+                    )],
+                    behavior=hpa_behavior(service),
+                ),
+                opts=self.opts(),
+            )
         k8s.policy.v1.PodDisruptionBudget(
             self.child("disruption-budget"),
             metadata=meta,
@@ -249,7 +244,7 @@ class ServiceTier(K8sComponent):
             name=service.name,
             image=service.image,
             image_pull_policy=image_pull_policy(service.image),
-            ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=service.port, protocol="TCP")],
+            ports=self._ports(service),
             env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in service.env] or None,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": service.cpu, "memory": service.memory},
@@ -303,7 +298,9 @@ class ServiceTier(K8sComponent):
                 min_ready_seconds=10,
                 revision_history_limit=5,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=tier_labels, annotations=template_annotations),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=tier_labels,
+                        annotations={**(template_annotations or {}), **self._scrape_annotations(service)} or None),
                     spec=pod,
                 ),
             ),
@@ -353,6 +350,22 @@ class ServiceTier(K8sComponent):
             opts=opts,
         )
 
+    def _ports(self, service: ServiceSpec) -> list[k8s.core.v1.ContainerPortArgs]:
+        ports = [k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=service.port, protocol="TCP")]
+        if self.keda is not None and service.metrics_port not in (None, service.port):
+            from components.k8s.keda import METRICS_PORT_NAME
+
+            ports.append(k8s.core.v1.ContainerPortArgs(name=METRICS_PORT_NAME, container_port=service.metrics_port, protocol="TCP"))
+        return ports
+
+    def _scrape_annotations(self, service: ServiceSpec) -> dict[str, str]:
+        """A Prometheus the user runs finds the pods by the prometheus.io annotations (the convention
+        of the Prometheus community chart's kubernetes-pods job); the managed stores by their own objects."""
+        if self.keda is None or not self.keda.store.pod_annotations or service.scaling is None:
+            return {}
+        return {"prometheus.io/scrape": "true", "prometheus.io/port": str(service.scaling.metrics_port),
+                "prometheus.io/path": service.scaling.metrics_path}
+
     @staticmethod
     def _proxy_port_name() -> str:
         from components.k8s.tls import PROXY_PORT_NAME
@@ -385,6 +398,13 @@ class ServiceTier(K8sComponent):
                 from_=[_peer(by_name[caller]) for caller in service.allow_from], ports=port)]
         else:
             ingress = []
+        if self.keda is not None and service.scaling is not None:
+            from components.k8s.keda import peer
+
+            # The store's scraper, on the metrics port only.
+            ingress.append(k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[peer(self.keda.store.scrape_source)],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=service.scaling.metrics_port)]))
         egress = [
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                 to=[_peer(callee)],

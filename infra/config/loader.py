@@ -34,6 +34,7 @@ from components.spec import (
     ClusterSpec,
     CostSpec,
     Guardrails,
+    MonitoringSpec,
     NodePoolSpec,
     ServiceSpec,
     Taint,
@@ -57,13 +58,15 @@ from infra.config.readers import (  # noqa: F401 (re-exported: the readers' hist
     required,
     structured,
 )
+from infra.config.scaling import read_monitoring
 from infra.config.services import read_capacity_buffers, read_services
 from infra.config.stackfiles import find_stack_file, read_stack_config
 from infra.config.tls import read_tls
 from infra.dr.pair import apply_role, read_dr
 
 # The program's own keys; extensions (services, ...) register their parser in PROGRAM_KEYS.
-TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr", "tls")
+TOP_KEYS = ("cloud", "environment", "cluster", "services", "capacityBuffer", "guardrails", "cost", "dr", "tls",
+            "monitoring")
 
 PROVIDER_KEYS = {
     "aws": {"aws:region": (re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"), "an AWS region such as eu-west-1")},
@@ -617,6 +620,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         if "cost" in own:
             cost = read_cost(structured(f"{NS}cost", own["cost"]))
     services: tuple[ServiceSpec, ...] = ()
+    monitoring: MonitoringSpec | None = None
     buffers: tuple[CapacityBufferSpec, ...] = ()
     services_read = "services" not in own
     if cluster is not None:
@@ -625,6 +629,10 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
                 services = read_services(structured(f"{NS}services", own["services"]), cluster["node_pools"],
                                          environment == "prod")
                 services_read = True
+        if services_read:
+            with found.part():
+                monitoring = read_monitoring(structured(f"{NS}monitoring", own["monitoring"]) if "monitoring" in own else None,
+                                             cloud=cloud, services=services)
         with found.part():
             if "capacityBuffer" in own:
                 buffers = read_capacity_buffers(structured(f"{NS}capacityBuffer", own["capacityBuffer"]), cluster["node_pools"])
@@ -636,7 +644,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
             if cloud == KUBERNETES:
                 refuse_acme(own.get("tls"), tls, stack)
     found.raise_any()
-    assert cluster is not None
+    assert cluster is not None and monitoring is not None
     spec = ClusterSpec(
         project=project,
         stack=stack,
@@ -650,6 +658,7 @@ def load_spec(config: Mapping[str, Any], *, project: str, stack: str,
         capacity_buffers=buffers,
         cost=cost,
         tls=tls,
+        monitoring=monitoring,
         **cluster,
     )
     if "dr" not in own:

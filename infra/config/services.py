@@ -17,12 +17,14 @@ from components.spec import (
     DEFAULT_DRAIN_SECONDS,
     DEFAULT_HEALTH_PATH,
     DEFAULT_PUBLIC_PORT,
+    DEFAULT_READY_SECONDS,
     DEFAULT_TARGET_CPU_PERCENT,
     TLS_MODES,
     CapacityBufferSpec,
     EgressRule,
     NodePoolSpec,
     ServiceSpec,
+    tls_proxy_ports,
 )
 from infra.config.errors import Collector, ConfigError
 from infra.config.readers import (
@@ -38,13 +40,14 @@ from infra.config.readers import (
     read_cidr,
     required,
 )
+from infra.config.scaling import read_ready_seconds, read_scaling
 
 SERVICES_KEY = f"{NS}services"
 BUFFER_KEY = f"{NS}capacityBuffer"
 
 SERVICE_KEYS = ("image", "port", "pool", "cpu", "memory", "replicas", "targetCpuPercent", "public", "drainSeconds",
                 "cpuLimit", "publicPort", "healthPath", "livenessPath", "allowSpot", "namespace", "allowFrom", "egress", "env", "tls",
-                "multiArch")
+                "multiArch", "scaling", "readySeconds")
 REPLICA_KEYS = ("min", "max")
 EGRESS_KEYS = ("cidr", "port")
 BUFFER_KEYS = ("pods", "cpu", "memory")
@@ -247,6 +250,8 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
     if tls not in TLS_MODES:
         raise ConfigError(f"{path}.tls", tls, "expected proxy (the platform's TLS sidecar ends TLS before the tier's "
                                               "plain port) or self (the tier ends TLS itself with the mounted certificate)")
+    proxy = tls_proxy_ports(port)
+    sidecar_ports = (proxy.tls, proxy.health) if public and tls == "proxy" else ()
     multi_arch = optional(path, svc, "multiArch", as_bool, False)
     if pool is not None and pool.arch == "arm64" and not multi_arch:
         raise ConfigError(f"{path}.multiArch", svc.get("multiArch", False),
@@ -267,6 +272,8 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
     if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-") or namespace == BUFFER_NAMESPACE:
         raise ConfigError(f"{path}.namespace", namespace,
                           "reserved for Kubernetes or the platform; set namespace to one of your own (for example \"im\")")
+    scaling = optional(path, svc, "scaling", lambda p, v: read_scaling(
+        p, v, port=port, min_replicas=min_replicas, max_replicas=max_replicas, sidecar_ports=sidecar_ports), None)
     return ServiceSpec(
         name=name,
         image=image,
@@ -291,6 +298,8 @@ def read_service(path: str, name: str, value: Any, pools: Mapping[str, NodePoolS
         egress=optional(path, svc, "egress", read_egress, ()),
         env=optional(path, svc, "env", read_env, ()),
         tls=tls,
+        scaling=scaling,
+        ready_seconds=optional(path, svc, "readySeconds", read_ready_seconds, DEFAULT_READY_SECONDS),
     )
 
 

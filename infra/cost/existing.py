@@ -44,14 +44,7 @@ def _selects(pod: Mapping[str, Any], spec: ClusterSpec) -> str | None:
 def requests(spec: ClusterSpec, resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Per Deployment: its pool, replicas (HPA min..max, or the fixed count) and one pod's requests;
     and the sums at the fewest and the most replicas."""
-    bounds: dict[tuple[str, str], tuple[int, int]] = {}
-    for r in resources:
-        if r.get("type") == rightsize.HPA:
-            inputs = r.get("inputs") or {}
-            hpa = inputs.get("spec") or {}
-            target = str((hpa.get("scaleTargetRef") or {}).get("name"))
-            namespace = str((inputs.get("metadata") or {}).get("namespace") or "")
-            bounds[(namespace, target)] = (int(hpa.get("minReplicas") or 1), int(hpa.get("maxReplicas") or 1))
+    bounds = rightsize.autoscaler_bounds(resources)
     rows = []
     total = {"min": [Decimal(0), Decimal(0)], "max": [Decimal(0), Decimal(0)]}
     for r in resources:

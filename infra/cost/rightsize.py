@@ -22,6 +22,26 @@ from typing import Any
 POOL_LABEL = "im-platform/pool"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+# A tier scaled on its load: KEDA makes its HPA from these bounds (minReplicaCount, maxReplicaCount).
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+
+
+def autoscaler_bounds(resources: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(namespace, Deployment) -> (fewest, most) replicas, from its HPA or its ScaledObject."""
+    bounds: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in resources:
+        inputs = r.get("inputs") or {}
+        spec = inputs.get("spec") or {}
+        if r.get("type") == HPA:
+            low, high = spec.get("minReplicas") or 1, spec.get("maxReplicas") or 0
+        elif r.get("type") == SCALED_OBJECT:
+            low, high = spec.get("minReplicaCount") or 1, spec.get("maxReplicaCount") or 0
+        else:
+            continue
+        ref = spec.get("scaleTargetRef") or {}
+        ns = (inputs.get("metadata") or {}).get("namespace") or ""
+        bounds[(str(ns), str(ref.get("name")))] = (int(low), int(high))
+    return bounds
 # A pool may be this much wider than its tiers' peak (bin-packing slack, a zone lost) before a warning.
 MARGIN = Decimal("0.25")
 # The cloud's own daemonsets on every node (aws-node/azure-cni/gke netd, kube-proxy, CSI node, logs).
@@ -97,13 +117,7 @@ def pod_requests(pod: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
 def workloads(resources: Iterable[Mapping[str, Any]]) -> list[Workload]:
     """The planned Deployments pinned to a pool, at the most replicas they can run."""
     items = list(resources)
-    hpa_max: dict[tuple[str, str], int] = {}
-    for r in items:
-        if r.get("type") == HPA:
-            inputs = r.get("inputs") or {}
-            ref = (inputs.get("spec") or {}).get("scaleTargetRef") or {}
-            ns = (inputs.get("metadata") or {}).get("namespace") or ""
-            hpa_max[(ns, str(ref.get("name")))] = int((inputs.get("spec") or {}).get("maxReplicas") or 0)
+    hpa_max = {key: high for key, (_, high) in autoscaler_bounds(items).items()}
     found = []
     for r in items:
         if r.get("type") != DEPLOYMENT:

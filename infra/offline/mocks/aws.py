@@ -147,6 +147,24 @@ def _zone(args: MockCallArgs) -> dict[str, Any]:
             "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": [f"ns-1.awsdns-00.{name}"]}
 
 
+def _amp_workspace(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    wid = f"ws-{digest('amp', args.name, length=8)}-{digest('amp2', args.name, length=4)}-{digest('amp3', args.name, length=4)}"
+    return wid, {"arn": _arn("aps", f"workspace/{wid}"),
+                 "prometheusEndpoint": f"https://aps-workspaces.{region()}.amazonaws.com/workspaces/{wid}/"}
+
+
+def _amp_scraper(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    sid = f"s-{digest('scraper', args.name, length=8)}"
+    return sid, {"arn": _arn("aps", f"scraper/{sid}"),
+                 "roleArn": _arn("iam", "role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_"
+                                 + digest("scraper-role", args.name, length=12), regional=False)}
+
+
+def _access_entry(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    cluster, principal = args.inputs.get("clusterName"), args.inputs.get("principalArn")
+    return f"{cluster}:{principal}", {"accessEntryArn": _arn("eks", f"access-entry/{cluster}/{digest('ae', args.name, length=8)}")}
+
+
 RESOURCES = {
     "aws:route53/record:Record": _record,
     "aws:route53/healthCheck:HealthCheck": _health_check,
@@ -177,6 +195,9 @@ RESOURCES = {
     "aws:eks/cluster:Cluster": _cluster,
     "aws:eks/addon:Addon": _addon,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
+    "aws:amp/workspace:Workspace": _amp_workspace,
+    "aws:amp/scraper:Scraper": _amp_scraper,
+    "aws:eks/accessEntry:AccessEntry": _access_entry,
 }
 
 

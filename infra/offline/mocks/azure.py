@@ -218,6 +218,29 @@ def _federated_credential(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
     return rid, {"name": name, "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"}
 
 
+def _monitor_workspace(args: MockResourceArgs, name: str, rid: str) -> dict[str, Any]:
+    region = str(args.inputs.get("location") or location())
+    return {"accountId": guid("amw", rid), "metrics": {
+        "internalId": f"mac_{guid('mac', rid)}",
+        "prometheusQueryEndpoint": f"https://{name}-{digest('amw', rid, length=6)}.{region}.prometheus.monitor.azure.com"}}
+
+
+def _dce(args: MockResourceArgs, name: str, rid: str) -> dict[str, Any]:
+    region = str(args.inputs.get("location") or location())
+    return {"immutableId": f"dce-{digest('dce', rid, length=32)}", "metricsIngestion": {
+        "endpoint": f"https://{name}-{digest('dce', rid, length=4)}.{region}-1.metrics.ingest.monitor.azure.com"}}
+
+
+def _dcr(args: MockResourceArgs, name: str, rid: str) -> dict[str, Any]:
+    return {"immutableId": f"dcr-{digest('dcr', rid, length=32)}"}
+
+
+def _dcr_association(args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    name = str(args.inputs.get("associationName") or args.name)
+    rid = f"{args.inputs['resourceUri']}/providers/Microsoft.Insights/dataCollectionRuleAssociations/{name}"
+    return rid, {"name": name, "type": "Microsoft.Insights/dataCollectionRuleAssociations", "provisioningState": "Succeeded"}
+
+
 RESOURCES = {
     "azure-native:storage:StorageAccount": _simple("Microsoft.Storage/storageAccounts", "accountName", _storage_account),
     "azure-native:storage:BlobServiceProperties": _account_part("blobServices", "blobServicesName"),
@@ -239,6 +262,13 @@ RESOURCES = {
     "azure-native:monitor:DiagnosticSetting": _diagnostic_setting,
     "azure-native:containerservice:ManagedCluster": _managed_cluster,
     "azure-native:containerservice:AgentPool": _agent_pool,
+    "azure-native:monitor:AzureMonitorWorkspace": _simple(
+        "Microsoft.Monitor/accounts", "azureMonitorWorkspaceName", _monitor_workspace),
+    "azure-native:monitor:DataCollectionEndpoint": _simple(
+        "Microsoft.Insights/dataCollectionEndpoints", "dataCollectionEndpointName", _dce),
+    "azure-native:monitor:DataCollectionRule": _simple(
+        "Microsoft.Insights/dataCollectionRules", "dataCollectionRuleName", _dcr),
+    "azure-native:monitor:DataCollectionRuleAssociation": _dcr_association,
 }
 
 
