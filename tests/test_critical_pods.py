@@ -46,6 +46,9 @@ CHART_PRIORITY_PATHS: dict[str, dict[str, str]] = {
     "cluster-autoscaler": {"priorityClassName": "system-cluster-critical"},
     # kubernetes-sigs/metrics-server charts/metrics-server values.yaml: `priorityClassName: system-cluster-critical` (EKS only).
     "metrics-server": {"priorityClassName": "system-cluster-critical"},
+    # kedacore/charts keda values.yaml (2.21.0): `priorityClassName: ""` for the operator, metrics server and webhooks;
+    # the program sets its own class (components/k8s/keda.py, KEDA_PRIORITY_CLASS).
+    "keda": {"priorityClassName": ""},
 }
 
 
