@@ -96,12 +96,15 @@ class Query:
 
 
 class FakePrometheus:
-    """`GET /api/v1/query` on 127.0.0.1 answering the scripted result to every query: a value (a
-    vector of one sample), an HTTP error status, or an empty vector."""
+    """`GET /api/v1/query` on 127.0.0.1 answering the scripted result: a value (a vector of one
+    sample), an HTTP error status, or an empty vector. To every query, or after `script_only(q)`
+    to the query `q` alone, the others getting a fixed value (other tiers scaled on load stay put)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._answer: tuple[str, float] = ("value", 0.0)
+        self._only: str | None = None
+        self._others = 0.0
         self.queries: list[Query] = []
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
         self._server.daemon_threads = True
@@ -131,13 +134,17 @@ class FakePrometheus:
         with self._lock:
             self._answer = ("empty", 0.0)
 
-    def queries_since(self, since: float) -> list[Query]:
+    def script_only(self, promql: str, others: float = 0.0) -> None:
         with self._lock:
-            return [q for q in self.queries if q.at >= since]
+            self._only, self._others = promql, float(others)
+
+    def queries_since(self, since: float, promql: str | None = None) -> list[Query]:
+        with self._lock:
+            return [q for q in self.queries if q.at >= since and promql in (None, q.promql)]
 
     def _respond(self, promql: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            kind, value = self._answer
+            kind, value = self._answer if self._only in (None, promql) else ("value", self._others)
             if kind == "status":
                 self.queries.append(Query(time.monotonic(), promql, f"HTTP {int(value)}"))
                 return int(value), {"status": "error", "errorType": "unavailable", "error": "scripted outage"}
