@@ -37,6 +37,7 @@ NODE = "engine-node"
 NODE_IP = "192.0.2.1"
 SERVICE_RANGE = "10.96.0.0/16"  # the API server's own allocation range; no traffic goes there
 START_TIMEOUT_S = 120.0
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 class ClusterError(RuntimeError):
@@ -57,8 +58,9 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def make_pki(folder: Path) -> None:
-    """A CA, the API server's serving certificate, an admin client certificate (system:masters)
-    and the service-account signing key pair, all EC P-256 (fast to make)."""
+    """A CA, the API server's serving certificate, an admin client certificate (system:masters),
+    the front proxy's CA and client certificate and the service-account signing key pair, all EC
+    P-256 (fast to make)."""
     folder.mkdir(parents=True, exist_ok=True)
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     _openssl("req", "-x509", *ec, "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
@@ -74,6 +76,17 @@ def make_pki(folder: Path) -> None:
         (folder / f"{name}.ext").write_text(extensions)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                  "-days", "2", "-out", f"{name}.crt", "-extfile", f"{name}.ext", cwd=folder)
+    # The aggregation layer's front proxy: its own CA, and the client certificate the API server
+    # presents to an aggregated API server (KEDA's metrics server) on behalf of the caller.
+    _openssl("req", "-x509", *ec, "-days", "2", "-keyout", "front-proxy-ca.key", "-out", "front-proxy-ca.crt",
+             "-subj", "/CN=engine-front-proxy-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+    _openssl("req", *ec, "-keyout", "front-proxy-client.key", "-out", "front-proxy-client.csr",
+             "-subj", f"/CN={FRONT_PROXY_CLIENT}", cwd=folder)
+    (folder / "front-proxy-client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    _openssl("x509", "-req", "-in", "front-proxy-client.csr", "-CA", "front-proxy-ca.crt",
+             "-CAkey", "front-proxy-ca.key", "-CAcreateserial", "-days", "2", "-out", "front-proxy-client.crt",
+             "-extfile", "front-proxy-client.ext", cwd=folder)
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=folder)
     _openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=folder)
 
@@ -96,6 +109,7 @@ class Cluster:
     folder: Path
     bin_dir: Path
     context: str = "engine-test"
+    controller_args: tuple[str, ...] = ()  # more kube-controller-manager flags (an HPA sync period)
     server: str = ""
     kubeconfig: Path = field(default_factory=Path)
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
@@ -107,7 +121,7 @@ class Cluster:
         pki = self.folder / "pki"
         make_pki(pki)
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
-        self._spawn("etcd", [
+        self.spawn("etcd", [
             "--name", "engine", "--data-dir", str(self.folder / "etcd"),
             "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
             "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
@@ -116,7 +130,7 @@ class Cluster:
             "--initial-cluster", f"engine=http://127.0.0.1:{peer_port}",
             "--log-level", "warn",
         ])
-        self._spawn("kube-apiserver", [
+        self.spawn("kube-apiserver", [
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
             f"--cert-dir={self.folder / 'apiserver-certs'}",
@@ -130,6 +144,13 @@ class Cluster:
             # A loopback advertise address cannot back the `kubernetes` Service's endpoints.
             "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false", "--profiling=false",
+            # The aggregation layer, so an APIService (KEDA's external metrics) can be served.
+            f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
         ])
         self.server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig = self.folder / "kubeconfig"
@@ -138,22 +159,25 @@ class Cluster:
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         self._ssl = context
         self._wait_ready("/readyz")
-        self._spawn("kube-controller-manager", [
+        self.spawn("kube-controller-manager", [
             f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--secure-port=0",
             "--use-service-account-credentials=false",
             f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
             # No kubelet sends heartbeats: the node lifecycle controller would taint the node and
             # evict every pod after 40 s.
             "--controllers=*,-nodelifecycle",
+            *self.controller_args,
         ])
 
-    def _spawn(self, tool: str, args: list[str]) -> None:
+    def spawn(self, tool: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        """Start a built tool beside the control plane; `stop` ends it first (last started, first stopped)."""
         binary = self.bin_dir / tool
         if not os.access(binary, os.X_OK):
             raise ClusterError(f"{binary} is missing: run ./setup.sh --engine")
         log = open(self.folder / f"{tool}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen([str(binary), *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=self.folder)
+                                stdin=subprocess.DEVNULL, cwd=self.folder,
+                                env=None if env is None else {**os.environ, **env})
         log.close()
         self.processes.append((tool, proc))
 
@@ -244,8 +268,8 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running_cluster(folder: Path, bin_dir: Path) -> Iterator[Cluster]:
-    cluster = Cluster(folder=folder, bin_dir=bin_dir)
+def running_cluster(folder: Path, bin_dir: Path, controller_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    cluster = Cluster(folder=folder, bin_dir=bin_dir, controller_args=controller_args)
     try:
         cluster.start()
         kubelet = FakeKubelet(cluster)

@@ -32,11 +32,11 @@ TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-language-yaml", "pulumi
 PASSPHRASE = "engine-tests-only"
 
 
-def bin_dir() -> Path:
+def bin_dir(tools: tuple[str, ...] = TOOLS) -> Path:
     """The bin directory of the versions tools/engine pins, or a failure (CI) / skip saying how to build."""
     out = subprocess.run(["bash", str(BUILD), "--bin-dir"], capture_output=True, text=True, timeout=60)
     folder = Path(out.stdout.strip()) if out.returncode == 0 else None
-    missing = [t for t in TOOLS if folder is None or not os.access(folder / t, os.X_OK)]
+    missing = [t for t in tools if folder is None or not os.access(folder / t, os.X_OK)]
     if missing:
         message = (f"the engine tools are not built ({', '.join(missing)} missing in {folder}): "
                    f"run ./setup.sh --engine{(' (' + out.stderr.strip() + ')') if out.returncode else ''}")

@@ -7,6 +7,7 @@
 #   pulumi-analyzer-policy-python       the policy-pack shim    (this script writes it)
 #   etcd                                etcd                    (etcd/go.mod)
 #   kube-apiserver, kube-controller-manager                     (kubernetes/go.mod)
+#   keda-operator, keda-adapter         KEDA's operator and metrics API server (keda/go.mod)
 # Each module's go.mod/go.sum here pins exactly what is built; a tool is rebuilt only when its
 # module files, the Go version or its build flags change, so a second run builds nothing.
 #
@@ -29,6 +30,7 @@ yaml_version=$(modversion pulumi-yaml github.com/pulumi/pulumi-yaml)
 provider_module_version=$(modversion kubernetes-provider github.com/pulumi/pulumi-kubernetes/provider/v4)
 kubernetes_version=$(modversion kubernetes k8s.io/kubernetes)
 etcd_version=$(modversion etcd go.etcd.io/etcd/server/v3)
+keda_version=$(modversion keda github.com/kedacore/keda/v2)
 # The provider module is untagged: its pseudo-version names a commit after the 4.24.0 release
 # (its CHANGELOG there is "4.24.0" plus unreleased fixes), so it reports that, with the commit.
 provider_commit=${provider_module_version##*-}
@@ -113,6 +115,9 @@ build etcd etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w"
 minor=${kubernetes_version#v1.}
 minor=${minor%%.*}
 kube_ldflags="-s -w"
+# The build date comes from the module's .info file: fetch it first, or a cold run stamps the
+# binaries without it and the next run builds them again.
+(cd "$here/kubernetes" && go mod download k8s.io/kubernetes)
 for kv in gitVersion="$kubernetes_version" gitMajor=1 gitMinor="$minor" gitTreeState=clean \
         buildDate="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' \
             "$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$kubernetes_version.info" \
@@ -123,6 +128,13 @@ done
 build kube-apiserver kubernetes "$here/kubernetes" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 build kube-controller-manager kubernetes "$here/kubernetes" \
     k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
+# KEDA's operator and metrics API server, for the scaling engine tests. KEDA's own go.mod has a
+# replace and an exclude that do not reach a module requiring it, so keda/go.mod repeats them.
+# The cache's name leaves KEDA's version out (a new KEDA would rebuild every tool): its stamp rebuilds it alone.
+keda_ldflags="-s -w -X github.com/kedacore/keda/v2/version.Version=${keda_version#v}"
+build keda-operator keda "$here/keda" github.com/kedacore/keda/v2/cmd/operator "$keda_ldflags"
+build keda-adapter keda "$here/keda" github.com/kedacore/keda/v2/cmd/adapter "$keda_ldflags"
+
 # The Python language host's Go module is not served, so `pulumi up` of a local project (rather
 # than an inline program) runs a YAML one through this host. Its own module: pulumi-yaml does not
 # compile against the CLI's newer pkg/v3.
