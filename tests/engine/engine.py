@@ -1,10 +1,10 @@
 """The real Pulumi engine for the engine tests: the CLI and plugins tools/engine/build.sh built,
 an isolated PULUMI_HOME, a file backend and a passphrase, so nothing reaches the network.
 
-The program runs as an inline Automation API program (`infra.program.main`, the function
-infra/__main__.py calls under `pulumi up`): the Python language host's Go module is not served,
-and an inline program needs none. The CLI still reads the stack's configuration from the project's
-stackConfigDir, as `pulumi up` does.
+The user's path (user_project, project_stack) runs a copy of this folder as `pulumi up` does:
+the CLI runs Pulumi.yaml's program through the stand-in Python language host. inline_stack runs
+`infra.program.main` as an inline Automation API program; the CLI still reads the stack's
+configuration from the project's stackConfigDir.
 """
 
 from __future__ import annotations
