@@ -199,6 +199,22 @@ def issuer(dns01: dict[str, Any]) -> Resource:
                           "solvers": [{"dns01": dns01}]}}})
 
 
+def tier_with_budget(budget: dict[str, Any] | None, namespace: str = "im") -> list[Resource]:
+    """A tier's Deployment as components/k8s/services.py declares it, and its PodDisruptionBudget
+    (in `namespace`, with this spec; None: no budget at all)."""
+    selector = {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/part-of": "im-platform"}
+    deployment = Resource("kubernetes:apps/v1:Deployment", "gateway-deployment", "urn:deployment", {
+        "metadata": {"name": "gateway", "namespace": "im"},
+        "spec": {"selector": {"matchLabels": selector}, "template": {
+            "metadata": {"labels": {**selector, "app.kubernetes.io/component": "tier"}},
+            "spec": {"containers": [{"name": "gateway", "image": "gw:1"}]}}}})
+    if budget is None:
+        return [deployment]
+    return [deployment, Resource("kubernetes:policy/v1:PodDisruptionBudget", "gateway-budget", "urn:budget", {
+        "metadata": {"name": "gateway", "namespace": namespace},
+        "spec": {**budget, "selector": {"matchLabels": selector}}})]
+
+
 def public_tier(*, sidecar: bool, mounted: bool = True, target: str | None = None) -> list[Resource]:
     """A LoadBalancer Service and its Deployment: with the TLS sidecar (mounting the certificate or
     not), or sending 443 straight to the tier (which mounts the certificate or not)."""
@@ -390,6 +406,13 @@ FAILING: list[tuple[str, str, Change, str]] = [
     ("public-tier-tls", "aws", extras(*public_tier(sidecar=False)), "serves no TLS certificate"),
     ("public-tier-tls", "gcp", extras(*public_tier(sidecar=True, mounted=False)), "tls-proxy, which serves no TLS"),
     ("public-tier-tls", "azure", extras(*public_tier(sidecar=False, mounted=True)), "sends port 443 to gateway"),
+    ("tier-disruption-budget", "aws", extras(*tier_with_budget(None)), "has no PodDisruptionBudget selecting its pods"),
+    ("tier-disruption-budget", "aws", extras(*tier_with_budget({"maxUnavailable": 1}, namespace="other")),
+     "im/gateway has no PodDisruptionBudget"),
+    ("tier-disruption-budget", "gcp", extras(*tier_with_budget({"maxUnavailable": 0})),
+     "allows no pod down (maxUnavailable 0)"),
+    ("tier-disruption-budget", "azure", extras(*tier_with_budget({"minAvailable": "100%"})),
+     "allows no pod down (minAvailable 100%)"),
     # The shared spec as planned, under a 1000 USD limit (its max is far above it).
     ("max-monthly-cost", "aws", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
     ("max-monthly-cost", "gcp", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
@@ -445,6 +468,20 @@ def test_each_rule_fails_on_a_crafted_violation(case: tuple[str, str, Change, st
 def test_every_rule_has_a_failing_case_on_every_cloud_it_covers() -> None:
     covered = {(rule, cloud) for rule, cloud, _, _ in FAILING}
     assert covered == {(r.name, c) for r in RULES for c in r.clouds}
+
+
+@pytest.mark.parametrize("budget", [{"maxUnavailable": 1}, {"maxUnavailable": "25%"}, {"minAvailable": 1}])
+def test_a_tier_with_a_budget_that_lets_one_pod_go_passes(budget: dict[str, Any]) -> None:
+    items = [*resources("aws"), *tier_with_budget(budget)]
+    assert rules_violated(items, ctx_for("aws")) == {}
+
+
+def test_placeholders_that_are_not_a_tier_need_no_budget() -> None:
+    """The capacity buffer's pods carry another component label: they are meant to go first."""
+    deployment, = tier_with_budget(None)
+    labels = deployment.props["spec"]["template"]["metadata"]["labels"]
+    buffer = mutate(deployment, "spec.template.metadata.labels", {**labels, "app.kubernetes.io/component": "capacity-buffer"})
+    assert rules_violated([*resources("aws"), buffer], ctx_for("aws")) == {}
 
 
 @pytest.mark.parametrize("cloud, added", [

@@ -840,6 +840,57 @@ def check_public_tier_tls(resources: Sequence[Resource], ctx: Context) -> Iterat
                                 f"{container.get('name')}, which serves no TLS certificate: clients would connect in plain text")
 
 
+
+# -- Tiers: a disruption budget that still lets a node drain ---------------------------------------
+
+K8S_PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+# The label every IM tier's pods carry (components/k8s/base.py labels(name, "tier")); the capacity
+# buffer's placeholders carry another component and want no budget: they are the first to go.
+TIER_LABEL = ("app.kubernetes.io/component", "tier")
+
+
+def _blocks_every_eviction(pdb: Resource) -> str | None:
+    """Why a budget would block every drain: maxUnavailable 0 (or 0%), or minAvailable 100%."""
+    spec = get(pdb.props, "spec") or {}
+    most = spec.get("maxUnavailable") if isinstance(spec, Mapping) else None
+    least = spec.get("minAvailable") if isinstance(spec, Mapping) else None
+    if known(most) and (as_count(most) == 0 or (isinstance(most, str) and most.strip() in ("0", "0%"))):
+        return f"maxUnavailable {most.strip() if isinstance(most, str) else 0}"  # the pack sees numbers as floats
+    if known(least) and isinstance(least, str) and least.strip() == "100%":
+        return f"minAvailable {least}"
+    return None
+
+
+def check_tier_disruption_budget(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    """Every tier's pods are selected by a PodDisruptionBudget of their namespace that allows at
+    least one pod down: without one a node drain or upgrade may take every pod of the tier at once;
+    with one that allows none, no node under it can ever be drained."""
+    budgets = [r for r in resources if r.type == K8S_PDB]
+    key, value = TIER_LABEL
+    for d in resources:
+        template_labels = get(d.props, "spec.template.metadata.labels") or {}
+        if d.type != K8S_DEPLOYMENT or not isinstance(template_labels, Mapping) or template_labels.get(key) != value:
+            continue
+        name, namespace = get(d.props, "metadata.name"), get(d.props, "metadata.namespace")
+        selecting = []
+        for pdb in budgets:
+            selector = get(pdb.props, "spec.selector.matchLabels") or {}
+            pdb_namespace = get(pdb.props, "metadata.namespace")
+            if not isinstance(selector, Mapping) or not all(map(known, selector.values())):
+                selecting.append(pdb)  # it might select the tier: prove nothing from an unknown
+            elif _matches(selector, template_labels) and (
+                    not known(namespace) or not known(pdb_namespace) or pdb_namespace == namespace):
+                selecting.append(pdb)
+        if not selecting:
+            yield d, (f"Deployment {namespace}/{name} has no PodDisruptionBudget selecting its pods: a node drain "
+                      "or upgrade may evict every pod of the tier at once")
+        for pdb in selecting:
+            blocked = _blocks_every_eviction(pdb)
+            if blocked:
+                yield pdb, (f"PodDisruptionBudget {get(pdb.props, 'metadata.namespace')}/{get(pdb.props, 'metadata.name')} "
+                            f"of tier {name} allows no pod down ({blocked}): no node running it could ever be drained")
+
+
 RULES: tuple[Rule, ...] = (
     Rule("api-endpoint-not-open", "The Kubernetes API endpoint is private or limited to listed CIDRs, never 0.0.0.0/0.",
          "List who may reach the API in im-platform:cluster.apiAllowedCidrs, or leave it empty for a private endpoint.",
@@ -899,6 +950,11 @@ RULES: tuple[Rule, ...] = (
          "Name the stack's hosts in im-platform:tls (or route to it from a traffic stack), or set "
          "im-platform:services.<name>.tls: self if the tier's image ends TLS itself.",
          stack_check=check_public_tier_tls),
+    Rule("tier-disruption-budget", "Every tier's pods are selected by a PodDisruptionBudget that still allows one "
+         "pod down, so node drains and upgrades take them a few at a time and never block.",
+         "Declare tiers through components/k8s/services.py (it gives each a budget of maxUnavailable 1, or 25%); "
+         "never a budget of maxUnavailable 0 or minAvailable 100%.",
+         stack_check=check_tier_disruption_budget),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 

@@ -1,10 +1,10 @@
 """The real Pulumi engine for the engine tests: the CLI and plugins tools/engine/build.sh built,
 an isolated PULUMI_HOME, a file backend and a passphrase, so nothing reaches the network.
 
-The program runs as an inline Automation API program (`infra.program.main`, the function
-infra/__main__.py calls under `pulumi up`): the Python language host's Go module is not served,
-and an inline program needs none. The CLI still reads the stack's configuration from the project's
-stackConfigDir, as `pulumi up` does.
+The user's path (user_project, project_stack) runs a copy of this folder as `pulumi up` does:
+the CLI runs Pulumi.yaml's program through the stand-in Python language host. inline_stack runs
+`infra.program.main` as an inline Automation API program; the CLI still reads the stack's
+configuration from the project's stackConfigDir.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from tests.engine.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "tools" / "engine" / "build.sh"
-TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-language-yaml", "pulumi-analyzer-policy-python",
+TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-language-yaml", "pulumi-language-python",
+         "pulumi-language-python-exec",
          "etcd", "kube-apiserver", "kube-controller-manager")
 PASSPHRASE = "engine-tests-only"
 
@@ -81,6 +82,31 @@ def project_copy(folder: Path, stacks: Mapping[str, Path | dict[str, Any]] | Non
     return folder
 
 
+def user_project(folder: Path) -> Path:
+    """A copy of the project folder as a user has it after ./setup.sh: Pulumi.yaml, the program
+    (infra/, components/), the policy pack (policy/) and the virtualenvs they name (venv,
+    policy/venv: links to this checkout's), with an empty stacks/ (kubernetes_project adds one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Pulumi.yaml", folder / "Pulumi.yaml")
+    ignore = shutil.ignore_patterns("__pycache__", "venv")
+    for package in ("infra", "components", "policy"):
+        shutil.copytree(ROOT / package, folder / package, ignore=ignore, dirs_exist_ok=True)
+    for venv in ("venv", "policy/venv"):
+        if not (ROOT / venv / "bin" / "python").exists():
+            pytest.fail(f"{ROOT / venv} is missing: run ./setup.sh", pytrace=False)
+        (folder / venv).symlink_to((ROOT / venv).resolve(), target_is_directory=True)
+    (folder / "stacks").mkdir(exist_ok=True)
+    return folder
+
+
+def project_stack(name: str, work_dir: Path, env: dict[str, str], tools: Path) -> auto.Stack:
+    """`pulumi stack init NAME` (or select) in the project at work_dir: the CLI runs the project's
+    own program (Pulumi.yaml: runtime python, main infra/) through the Python language host."""
+    opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), env_vars=env, pulumi_command=command(tools),
+                                      pulumi_home=env["PULUMI_HOME"])
+    return auto.create_or_select_stack(stack_name=name, work_dir=str(work_dir), opts=opts)
+
+
 def command(tools: Path) -> auto.PulumiCommand:
     """The built CLI (PulumiCommand runs <root>/bin/pulumi and checks its version against the SDK's)."""
     return auto.PulumiCommand(root=str(tools.parent))
@@ -104,9 +130,15 @@ def cli(tools: Path, env: dict[str, str], *args: str, cwd: Path, check: bool = T
 
 def kubernetes_project(folder: Path, cluster: Cluster, stack: str = "dev-kubernetes",
                        source: Path | None = None) -> Path:
-    """A copy of the project with the example kubernetes stack's file (or `source`), pointed at
-    the test cluster by the two values a user changes: the kubeconfig path and the context."""
-    project = project_copy(folder, {stack: source or ROOT / "stacks" / "Pulumi.dev-kubernetes.yaml"})
+    """The project at `folder` (made by project_copy unless it holds one) with the example kubernetes
+    stack's file (or `source`), pointed at the test cluster by the two values a user changes: the
+    kubeconfig path and the context."""
+    stack_source = source or ROOT / "stacks" / "Pulumi.dev-kubernetes.yaml"
+    if (folder / "Pulumi.yaml").exists():
+        project = folder
+        shutil.copy(stack_source, folder / "stacks" / f"Pulumi.{stack}.yaml")
+    else:
+        project = project_copy(folder, {stack: stack_source})
     path = project / "stacks" / f"Pulumi.{stack}.yaml"
     set_stack_value(path, "im-platform:cluster.kubeconfig", str(cluster.kubeconfig))
     set_stack_value(path, "im-platform:cluster.context", cluster.context)

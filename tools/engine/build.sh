@@ -4,7 +4,7 @@
 #   pulumi                              the Pulumi CLI          (pulumi/go.mod)
 #   pulumi-language-yaml                the YAML language host  (pulumi-yaml/go.mod), for local projects
 #   pulumi-resource-kubernetes          the Kubernetes provider (kubernetes-provider/go.mod)
-#   pulumi-analyzer-policy-python       the policy-pack shim    (this script writes it)
+#   pulumi-language-python              a stand-in Python host  (python-host/go.mod, main.go), test-only
 #   etcd                                etcd                    (etcd/go.mod)
 #   kube-apiserver, kube-controller-manager                     (kubernetes/go.mod)
 #   keda-operator, keda-adapter         KEDA's operator and metrics API server (keda/go.mod)
@@ -141,25 +141,12 @@ build keda-adapter keda "$here/keda" github.com/kedacore/keda/v2/cmd/adapter "$k
 build pulumi-language-yaml pulumi-yaml "$here/pulumi-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml \
     "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=$yaml_version"
 
-# The policy pack under the real CLI without the Python language host (its Go module is not
-# served): the CLI's fallback for a runtime without a language plugin starts
-# `pulumi-analyzer-policy-<runtime> ENGINE_ADDRESS . -OPTION=VALUE...` in the pack's directory,
-# and the Python SDK's `pulumi.policy` module is that analyzer's entry point.
-cat > "$bin/pulumi-analyzer-policy-python.new" <<'EOF'
-#!/bin/sh
-# pulumi-analyzer-policy-python ENGINE_ADDRESS PROGRAM [-virtualenv=DIR] [-toolchain=pip]
-python=${PULUMI_PYTHON_CMD:-python3}
-for arg do
-    shift
-    case $arg in
-        -virtualenv=*) python=${arg#*=}/bin/python ;;
-        -toolchain=*) ;;
-        *) set -- "$@" "$arg" ;;
-    esac
-done
-exec "$python" -u -m pulumi.policy "$@"
-EOF
-chmod +x "$bin/pulumi-analyzer-policy-python.new"
-mv "$bin/pulumi-analyzer-policy-python.new" "$bin/pulumi-analyzer-policy-python"
+# The Python language host's own Go module is not served: a stand-in written here on the CLI's sdk/v3
+# (python-host/main.go says what it does and does not), beside the SDK's program runner from that module.
+build pulumi-language-python python-host "$here/python-host" . \
+    "-s -w -X main.version=$(modversion python-host github.com/pulumi/pulumi/sdk/v3 | cut -c2-)+im-platform.stand-in"
+install -m 0755 "$(cd "$here/python-host" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/python/cmd/pulumi-language-python-exec" \
+    "$bin/pulumi-language-python-exec"
+rm -f "$bin/pulumi-analyzer-policy-python"  # the policy-pack shim of earlier builds; this CLI no longer calls it
 
 echo "engine: done in $((SECONDS - started)) s ($bin)" >&2
