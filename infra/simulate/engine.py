@@ -94,7 +94,9 @@ class TierResult:
 
     @property
     def seconds_over_target(self) -> int:
-        return STEP * sum(1 for x in self.load_per_ready if x > self.tier.target * (1 + 1e-9))
+        """Steps whose load is above targetPerPod x ready pods (no ready pod and any load: over)."""
+        t = self.tier.target
+        return STEP * sum(1 for load, r in zip(self.load, self.ready, strict=True) if load > t * r)
 
     @property
     def max_load_per_ready(self) -> float:
@@ -302,7 +304,8 @@ class _Sim:
                         keep.append((ready_at, node))
                 self.starting[i] = keep
             ready = len(self.ready_pods[i])
-            load = tier.peak * fraction
+            # To the hundredth, as reported: the seconds over target can be recounted from the series.
+            load = round(tier.peak * fraction, 2)
             loads.append(load)
             proposals = []
             current = self.replicas[i]
@@ -341,6 +344,6 @@ def simulate(tiers: Sequence[Tier], pools: Sequence[Pool], curve: Sequence[float
             r.load.append(loads[i])
             r.replicas.append(sim.replicas[i])
             r.ready.append(len(sim.ready_pods[i]))
-        for r in pool_results:
-            r.nodes.append(sum(1 for n in sim.nodes[r.pool.name] if n.ready_at <= now))
+        for pr in pool_results:
+            pr.nodes.append(sum(1 for n in sim.nodes[pr.pool.name] if n.ready_at <= now))
     return Result(results, pool_results)

@@ -172,11 +172,11 @@ def tiers_and_pools(spec: ClusterSpec, *, day: dt.date | None = None) -> tuple[l
         if p.name not in used or not p.managed:
             continue
         cpu, mem = node_room(spec.cloud, p.vcpu, p.memory_gib)
-        b = buffers.get(p.name)
+        buf = buffers.get(p.name)
         pools.append(Pool(p.name, cpu, mem, p.min_nodes, p.max_nodes, NODE_START_SECONDS.get(spec.cloud, 120),
                           unneeded, after_add, threshold,
-                          b.pods if b else 0, float(quantity(b.cpu)) if b else 0.0,
-                          float(quantity(b.memory)) / GIB if b else 0.0))
+                          buf.pods if buf else 0, float(quantity(buf.cpu)) if buf else 0.0,
+                          float(quantity(buf.memory)) / GIB if buf else 0.0))
     return tiers, pools
 
 
