@@ -145,3 +145,25 @@ def test_standby_simulates_at_its_floors():
     assert doc.get("standby") is True
     for t in doc["tiers"]:
         assert t["peakLoad"] == 0 and t["replicas"]["peak"] == t["replicas"]["min"] and t["secondsOverTarget"] == 0
+
+
+def test_check_names_a_tier_whose_max_cannot_fit_its_pool(tmp_path):
+    from infra.policy.check import TIER_FITS_POOL, check_stack
+
+    text = stack_file("dev-aws").read_text()
+    values, _ = read_stack_config(stack_file("dev-aws"), project_name())
+    assert "im-platform:services" in values
+    spec = load_spec(values, project=project_name(), stack="dev-aws")
+    gateway = next(s for s in spec.services if s.name == "gateway")
+    pool = spec.pool(gateway.pool)
+    # The same pool with a single node: gateway's replicas.max no longer fits at maxNodes.
+    block = f"minNodes: {pool.min_nodes}\n        maxNodes: {pool.max_nodes}\n        labels: {{im-platform/tier: gateway}}"
+    assert block in text
+    crowded = text.replace(block, block.replace(f"maxNodes: {pool.max_nodes}", "maxNodes: 1").replace(
+        f"minNodes: {pool.min_nodes}", "minNodes: 1"))
+    path = tmp_path / "Pulumi.dev-aws.yaml"
+    path.write_text(crowded)
+    clean = check_stack("dev-aws", None)
+    assert not [v for v in clean.violations if v.rule == TIER_FITS_POOL]
+    found = [v for v in check_stack(None, path).violations if v.rule == TIER_FITS_POOL]
+    assert found and any("tier gateway" in v.message and f"pool {gateway.pool}" in v.message for v in found)
