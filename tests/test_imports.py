@@ -132,7 +132,8 @@ def test_pure_logic_imports_no_pulumi():
     pure = ["infra.config.loader", "infra.config.readers", "infra.config.services", "infra.dr.pair",
             "infra.traffic.config", "infra.cost.model", "infra.policy.rules", "infra.failover.orchestrator",
             "components.spec", "components.shapes",
-            "infra.simulate.hpa", "infra.simulate.engine", "infra.simulate.inputs", "infra.simulate.recommend"]
+            "infra.simulate.hpa", "infra.simulate.engine", "infra.simulate.inputs", "infra.simulate.recommend",
+            "infra.simulate.pricing", "infra.simulate.run"]
     modules = project_modules()
     for name in pure:
         tree = ast.parse(modules[name].read_text())

@@ -139,9 +139,12 @@ def _span(minutes: frozenset[int]) -> tuple[int, int]:
     return min(minutes) * 60, (max(minutes) + 1) * 60
 
 
-def tiers_and_pools(spec: ClusterSpec, *, day: dt.date | None = None) -> tuple[list[Tier], list[Pool]]:
-    """The tiers pinned to a pool, and those pools, as the simulation reads them."""
+def tiers_and_pools(spec: ClusterSpec, *, day: dt.date | None = None,
+                    cloud: str | None = None) -> tuple[list[Tier], list[Pool]]:
+    """The tiers pinned to a pool, and those pools, as the simulation reads them (on `cloud`: the same
+    spec on another cloud's nodes, for cost --compare)."""
     day = day or dt.date.today()
+    cloud = cloud or spec.cloud
     standby = spec.dr is not None and spec.dr.is_standby
     tiers = []
     for s in spec.services:
@@ -167,13 +170,13 @@ def tiers_and_pools(spec: ClusterSpec, *, day: dt.date | None = None) -> tuple[l
     used = {t.pool for t in tiers}
     buffers = {b.pool: b for b in spec.capacity_buffers}
     pools = []
-    unneeded, after_add, threshold = SCALE_DOWN.get(spec.cloud, SCALE_DOWN["aws"])
+    unneeded, after_add, threshold = SCALE_DOWN.get(cloud, SCALE_DOWN["aws"])
     for p in spec.node_pools:
         if p.name not in used or not p.managed:
             continue
-        cpu, mem = node_room(spec.cloud, p.vcpu, p.memory_gib)
+        cpu, mem = node_room(cloud, p.vcpu, p.memory_gib)
         buf = buffers.get(p.name)
-        pools.append(Pool(p.name, cpu, mem, p.min_nodes, p.max_nodes, NODE_START_SECONDS.get(spec.cloud, 120),
+        pools.append(Pool(p.name, cpu, mem, p.min_nodes, p.max_nodes, NODE_START_SECONDS.get(cloud, 120),
                           unneeded, after_add, threshold,
                           buf.pods if buf else 0, float(quantity(buf.cpu)) if buf else 0.0,
                           float(quantity(buf.memory)) / GIB if buf else 0.0))

@@ -17,7 +17,7 @@ from typing import Any
 
 from components.spec import ClusterSpec
 from infra.simulate import engine
-from infra.simulate.command import cost_of
+from infra.simulate.pricing import cost_of
 
 LEADS_MINUTES = (0, 5, 10, 15)
 
