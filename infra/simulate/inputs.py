@@ -147,8 +147,10 @@ def tiers_and_pools(spec: ClusterSpec, *, day: dt.date | None = None,
     cloud = cloud or spec.cloud
     standby = spec.dr is not None and spec.dr.is_standby
     tiers = []
+    managed = {p.name for p in spec.node_pools if p.managed}
     for s in spec.services:
-        if not s.pool:
+        # A tier with no pool, or on an existing cluster's node group: no nodes of the program's to simulate.
+        if not s.pool or s.pool not in managed:
             continue
         cpu, mem = pod_requests(s, spec)
         up, down = behavior(s)
