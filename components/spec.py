@@ -116,6 +116,9 @@ DEFAULT_COST_CURVE: tuple[Decimal, ...] = tuple(Decimal(x) for x in (
     "0.90", "0.85", "0.80", "0.80", "0.80", "0.80", "0.85", "0.90", "0.95", "1.00", "1.00", "0.90"))
 
 
+DEFAULT_COST_TIMEZONE = "UTC"
+
+
 @dataclass(frozen=True)
 class CostSpec:
     """How the cost model reads this stack: its daily load curve, NAT egress and price overrides."""
@@ -133,6 +136,8 @@ class CostSpec:
     # on-demand pools: term "1y" or "3y", coverage 0..1 of the floor; None: no commitment.
     commitment_term: str | None = None
     commitment_coverage: Decimal = Decimal(0)
+    # The IANA zone the curve's hours are in: the simulated day's clock (infra/simulate).
+    timezone: str = DEFAULT_COST_TIMEZONE
 
     @property
     def internet_egress(self) -> Decimal:

@@ -27,7 +27,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Further subcommands: each module has `register(subparsers)`, which adds its parser and sets
 # `func` (a callable taking the parsed args and returning the exit status). A command that reads no
 # single stack sets `needs_stack=False` (failover names its stacks with --to).
-EXTRA_COMMANDS: list[str] = ["infra.policy.check", "infra.offline.manifests", "infra.failover.command", "infra.cost.command"]
+EXTRA_COMMANDS: list[str] = ["infra.policy.check", "infra.offline.manifests", "infra.failover.command", "infra.cost.command",
+                           "infra.simulate.command"]
 
 
 def _progress(message: str) -> None:

@@ -19,6 +19,7 @@ from components import shapes
 from components.naming import PROJECT
 from components.spec import (
     DEFAULT_COST_CURVE,
+    DEFAULT_COST_TIMEZONE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_NETWORK_CIDR,
     DEFAULT_POD_CIDR,
@@ -58,7 +59,7 @@ from infra.config.readers import (  # noqa: F401 (re-exported: the readers' hist
     required,
     structured,
 )
-from infra.config.scaling import read_monitoring
+from infra.config.scaling import read_monitoring, read_timezone
 from infra.config.services import read_capacity_buffers, read_services
 from infra.config.stackfiles import find_stack_file, read_stack_config
 from infra.config.tls import read_tls
@@ -149,7 +150,8 @@ POOL_KEYS = ("vcpu", "memoryGiB", "minNodes", "maxNodes", "spot", "instanceType"
 CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", "admins", "viewers")
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
 GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster", "maxMonthlyCost")
-COST_KEYS = ("curve", "egressGiBPerMonth", "catalog", "internetEgressGiBPerMonth", "peakConnections", "commitment")
+COST_KEYS = ("curve", "egressGiBPerMonth", "catalog", "internetEgressGiBPerMonth", "peakConnections", "commitment",
+             "timezone")
 COMMITMENT_TERM_RE = re.compile(r"^(1y|3y)$")
 ARCH_RE = re.compile(r"^(x86_64|arm64)$")
 CATALOG_PATH_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+\.ya?ml$")
@@ -500,8 +502,11 @@ def read_cost(value: Any) -> CostSpec:
                             lambda p, v: as_decimal(p, v, "a fraction of the always-on floor from 0 to 1"))
         if coverage > 1:
             raise ConfigError(f"{cpath}.coverage", commit["coverage"], "expected a fraction of the always-on floor from 0 to 1")
+    # The zone the curve's hours are in (the simulated day's clock); checked as schedule windows' zones are.
+    timezone = optional(path, obj, "timezone", read_timezone, DEFAULT_COST_TIMEZONE)
     return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog, internet_egress_gib_per_month=internet,
-                    peak_connections=connections, commitment_term=term, commitment_coverage=coverage)
+                    peak_connections=connections, commitment_term=term, commitment_coverage=coverage,
+                    timezone=timezone)
 
 
 # ---------------------------------------------------------------------------------------------

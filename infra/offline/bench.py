@@ -1,9 +1,10 @@
 """Benchmark: plan every stack in stacks/ as users do (a whole `venv/bin/im-platform plan` process)
 and print wall time, resource count, and the time to import the SDKs it needs (and the ratio) per stack.
 
-    venv/bin/python -m infra.offline.bench [--repeat N] [--cost]
+    venv/bin/python -m infra.offline.bench [--repeat N] [--cost] [--simulate]
 
---cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
+--simulate times `simulate --json` of each stack with a cluster against its plan (target: at most
+1.5x the plan's median). --cost also times `cost --json` and `cost --json --compare` of each stack against its plan (targets:
 at most 1.3x and 3x the plan's median; a traffic stack has no `--compare`).
 
 Run on purpose; no test times anything.
@@ -22,6 +23,7 @@ from infra.offline.plan import ROOT, all_stacks
 
 TARGET_SECONDS = 6.0
 COST_TARGETS = {"cost": 1.3, "cost --compare": 3.0}  # x the plan of the same stack
+SIMULATE_TARGET = 1.5  # `simulate`, x the plan of the same stack
 # A plan may take at most this many times the import of the SDKs it needs (its own and those of
 # the stacks it references, planned first).
 TARGET_RATIO = 1.6
@@ -82,6 +84,14 @@ def comparable(stack: str) -> bool:
     return "im-platform:traffic" not in values and values.get("im-platform:cloud") != "kubernetes"
 
 
+def simulated(stack: str) -> bool:
+    """Whether `simulate` has a day to replay: a traffic stack has no tiers (it refuses it)."""
+    from infra.offline.plan import project_name, read_stack_config, stack_file
+
+    values, _ = read_stack_config(stack_file(stack), project_name())
+    return "im-platform:traffic" not in values
+
+
 def cost_ratios(stack: str, plan_median: float, repeat: int) -> dict[str, float]:
     """Median time of `cost` and `cost --compare`, each over the plan's median. A traffic stack has
     no cluster to price on another cloud, nor a kubernetes stack node pools of the program's
@@ -97,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="venv/bin/python -m infra.offline.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per stack; the median is reported (default 3)")
     parser.add_argument("--cost", action="store_true", help="also time cost and cost --compare against the plan")
+    parser.add_argument("--simulate", action="store_true", help="also time simulate against the plan")
     args = parser.parse_args(argv)
     stacks = all_stacks()
     print(f"{'stack':<16} {'resources':>9} {'median s':>9} {'max s':>7} {'import s':>9} {'ratio':>6}"
@@ -118,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:<16} {ratio:>5.2f}x the plan (target {COST_TARGETS[name]}x)")
                 if ratio > COST_TARGETS[name]:
                     slow.append(f"{stack} {name}")
+        if args.simulate and simulated(stack):
+            ratio = statistics.median(timed(stack, "simulate")[0] for _ in range(args.repeat)) / median
+            print(f"  {'simulate':<16} {ratio:>5.2f}x the plan (target {SIMULATE_TARGET}x)")
+            if ratio > SIMULATE_TARGET:
+                slow.append(f"{stack} simulate")
     if slow:
         print(f"over target (the {TARGET_SECONDS:.0f} s or {TARGET_RATIO}x-import plan target, or a cost ratio): {', '.join(slow)}")
         return 1
