@@ -106,8 +106,14 @@ def test_pod_requests_and_behaviour_are_the_planned_ones(name):
     for t in tiers:
         w = planned[t.name]
         assert (t.pod_cpu, round(t.pod_memory, 6)) == (float(w.cpu), round(float(w.memory_gib), 6)), t.name
+    # A tier scaled on load has KEDA's ScaledObject (the behaviour KEDA copies into the HPA it makes),
+    # any other its own HPA.
     hpas = {r["inputs"]["spec"]["scaleTargetRef"]["name"]: r["inputs"]["spec"]["behavior"] for r in plan.resources
             if r["type"] == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"}
+    hpas |= {r["inputs"]["spec"]["scaleTargetRef"]["name"]:
+             r["inputs"]["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] for r in plan.resources
+             if r["type"] == "kubernetes:keda.sh/v1alpha1:ScaledObject"}
+    assert set(hpas) >= {t.name for t in tiers}
     for t in tiers:
         b = hpas[t.name]
         for rules, side in ((t.up, b["scaleUp"]), (t.down, b["scaleDown"])):

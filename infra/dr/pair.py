@@ -145,11 +145,14 @@ def check_peer(spec: ClusterSpec, role: str, peer: ClusterSpec) -> None:
 
 
 def apply_role(spec: ClusterSpec, dr: DrSpec) -> ClusterSpec:
-    """A standby is warm: only pool `min_nodes` and tier `min_replicas` are lowered.
+    """A standby is warm: only pool `min_nodes`, tier `min_replicas` and the tiers' schedule windows
+    are lowered.
 
     Listed pools idle at their value, other user pools at 0, system at its own minimum; every tier's
     minimum becomes `replicasMin` (even in prod: a standby serves no traffic, and its disruption
-    budgets allow one eviction at a time whatever the count). A primary is unchanged.
+    budgets allow one eviction at a time whatever the count). A schedule window is a floor for the
+    traffic the primary serves: on the standby it would raise the tier every evening with no load,
+    so the standby has none (promote brings them back with the minimums). A primary is unchanged.
     """
     spec = dataclasses.replace(spec, dr=dr)
     if not dr.is_standby:
@@ -158,5 +161,7 @@ def apply_role(spec: ClusterSpec, dr: DrSpec) -> ClusterSpec:
     pools = tuple(
         dataclasses.replace(p, min_nodes=listed.get(p.name, p.min_nodes if p.is_system else 0)) for p in spec.node_pools
     )
-    services = tuple(dataclasses.replace(s, min_replicas=dr.standby_replicas_min) for s in spec.services)
+    services = tuple(dataclasses.replace(
+        s, min_replicas=dr.standby_replicas_min,
+        scaling=dataclasses.replace(s.scaling, schedule=()) if s.scaling is not None else None) for s in spec.services)
     return dataclasses.replace(spec, node_pools=pools, services=services)
