@@ -22,7 +22,7 @@ from tests.test_cli import cli_in_process, copy_stack
 CONTRACT_POOL_KEYS = {"name", "instanceTypes", "spot", "minNodes", "maxNodes", "nodeHourlyCost", "monthlyCost"}
 # Added by the project (docs/cost.md): contract too.
 POOL_KEYS = CONTRACT_POOL_KEYS | {"onDemandHourlyCost", "disk", "sustainedUseDiscount", "alwaysOnNodes", "committedNodes",
-                                  "modeledNodeHours", "tiers", "priceBasis"}
+                                  "modeledNodeHours", "modeledBy", "tiers", "priceBasis"}
 
 
 class FlatPrices:

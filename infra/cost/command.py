@@ -129,11 +129,27 @@ def lb_traffic(spec: ClusterSpec, counts: model.FixedCounts, cloud: str) -> dict
     return {"lb_gib": lb_gib} if lb_gib else {}
 
 
+def simulated_pools(spec: ClusterSpec, cloud: str, pools: Sequence[model.PoolInput]) -> list[model.PoolInput]:
+    """`pools` with the simulated day of each pool the simulated tiers run on (infra.simulate: one
+    simulation per spec and cloud, shared with `simulate`), so `modeled` is what the autoscalers run.
+    Pools given with other bounds than the spec's (a --base plan) are simulated with those bounds."""
+    if not spec.node_pools or spec.cloud == KUBERNETES:
+        return list(pools)
+    from infra.simulate.run import pool_steps
+
+    bounds = {p.name: (p.min_nodes, p.max_nodes) for p in pools}
+    own = tuple(dataclasses.replace(p, min_nodes=bounds[p.name][0], max_nodes=bounds[p.name][1])
+                if p.name in bounds else p for p in spec.node_pools)
+    steps = pool_steps(spec if own == spec.node_pools else dataclasses.replace(spec, node_pools=own), cloud)
+    return [dataclasses.replace(p, steps=steps[p.name]) if p.name in steps else p for p in pools]
+
+
 def price(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, region: str, *, today: dt.date | None = None,
-          spot_discount: Decimal | None = None,
-          pools: Sequence[model.PoolInput] | None = None) -> tuple[model.Estimate, catalog.RegionPrices]:
-    """The stack's estimate on `cloud` in `region`: its pools (disks from the plan's counts), the fixed
-    fees the counts declare, the control plane by the version's support window on `today`."""
+          spot_discount: Decimal | None = None, pools: Sequence[model.PoolInput] | None = None,
+          simulate: bool = True) -> tuple[model.Estimate, catalog.RegionPrices]:
+    """The stack's estimate on `cloud` in `region`: its pools (disks from the plan's counts) modeled
+    from the simulated day where tiers run on them (`simulate`; the guardrail's `max` needs none), the
+    fixed fees the counts declare, the control plane by the version's support window on `today`."""
     today = today or dt.date.today()
     prices = catalog.region_prices(cloud, region, spec.cost.catalog)
     if spot_discount is not None:
@@ -151,6 +167,8 @@ def price(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, region: str,
     traffic = lb_traffic(spec, counts, cloud)
     if pools is None:
         pools = pool_inputs(spec, cloud, counts.disks)
+    if simulate:
+        pools = simulated_pools(spec, cloud, pools)
     est = model.estimate(pools, counts, prices, spec.cost.curve,
                          spec.cost.egress_gib_per_month, cloud=cloud, commitment=commitment,
                          internet_gib=spec.cost.internet_egress, egress_tiers=prices.egress_tiers,
@@ -258,14 +276,14 @@ def quantity_text(q: Decimal) -> str:
 
 
 def hourly(est: model.Estimate, curve: Sequence[Decimal]) -> dict[str, Any]:
-    """The modeled cost of each hour of the day (pools at that hour's count, fixed fees spread
-    evenly) and the fixed-capacity fleet's hourly cost: the picture of the day."""
+    """The modeled cost of each hour of the day (pools at that hour's mean count, simulated or by the
+    curve; fixed fees spread evenly) and the fixed-capacity fleet's hourly cost: the picture of the day."""
     fees = est.fixed_monthly / model.HOURS_PER_MONTH
     hours = []
     for h in range(model.HOURS_PER_DAY):
         total = fees
         for p in est.pools:
-            n = model.hourly_nodes(p.min_nodes, p.max_nodes, curve)[h]
+            n = p.hourly_nodes[h] if p.hourly_nodes else model.hourly_nodes(p.min_nodes, p.max_nodes, curve)[h]
             total += n * (p.node_hourly + p.disk_hourly)
         hours.append(model.money(total.quantize(model.CENT)))
     return {"modeled": hours, "fixedCapacity": model.money((est.fixed_capacity / model.HOURS_PER_MONTH).quantize(model.CENT))}
@@ -284,6 +302,7 @@ def to_json(spec: ClusterSpec, est: model.Estimate, prices: catalog.RegionPrices
                    "sustainedUseDiscount": p.sustained_use, "alwaysOnNodes": p.floor_nodes,
                    "committedNodes": str(p.committed_nodes),
                    "modeledNodeHours": str(p.node_hours.quantize(Decimal("0.01"))),
+                   "modeledBy": "simulation" if p.simulated else "curve",
                    "monthlyCost": {"min": model.money(p.at_min), "modeled": model.money(p.modeled),
                                    "max": model.money(p.at_max), "fixedCapacity": model.money(p.fixed_capacity)},
                    "tiers": tiers_json(p, spec, loads), "priceBasis": basis(pool_derived(p, prices))} for p in est.pools],
@@ -356,6 +375,7 @@ def compare(spec: ClusterSpec, counts: model.FixedCounts, own: model.Estimate,
             "cloud": cloud, "region": region, "current": cloud == spec.cloud,
             "pools": [{"name": p.name, "instanceTypes": list(p.instance_types), "spot": p.spot,
                        "nodeHourlyCost": model.money(p.node_hourly), "priceBasis": basis(pool_derived(p, prices)),
+                       "modeledBy": "simulation" if p.simulated else "curve",
                        "monthlyCost": {"modeled": model.money(p.modeled), "fixedCapacity": model.money(p.fixed_capacity)}}
                       for p in est.pools],
             "fixed": fixed_json(est, prices), "spotBasis": spot_basis(prices, est), "totals": totals_json(est),
@@ -563,6 +583,10 @@ def render(doc: Mapping[str, Any]) -> str:
     notes = []
     for p in doc["pools"]:
         bits = []
+        if p.get("modeledBy") == "simulation":
+            bits.append(f"modeled on the simulated day ({p['modeledNodeHours']} node-hours a month)")
+        elif p.get("modeledBy") == "curve":
+            bits.append("modeled on the load curve (no simulated tier)")
         if p["disk"]["sizeGiB"]:
             bits.append(f"{p['disk']['sizeGiB']} GiB {p['disk']['type']} disk {rate(p['disk']['hourlyCost'])}/h")
         if p["sustainedUseDiscount"]:
@@ -594,10 +618,16 @@ def render(doc: Mapping[str, Any]) -> str:
             lines.append(f"  modeled with the spot band ({Decimal(band['spotDiscountLow']) * 100:.0f}-"
                          f"{Decimal(band['spotDiscountHigh']) * 100:.0f}% off on-demand): {cents(band['low'])} to {cents(band['high'])}")
         lines.append(f"  saving: {t['savingVsFixedCapacityPercent']}% against fixed capacity, {t['savingPercent']}% against max")
-        lines.append("  min: every pool at minNodes; modeled: nodes following the load curve, with spot and commitments;")
+        lines.append("  min: every pool at minNodes; modeled: the simulated day (pools of scaled tiers, `simulate`), else nodes")
+        lines.append("  following the load curve, with spot and commitments;")
         lines.append("  max: every pool at maxNodes (the guardrail); fixed capacity: every pool at maxNodes on demand, all month.")
         if doc.get("spotBasis"):
             lines.append(f"  spot: {doc['spotBasis']}")
+    if doc.get("pair"):
+        pair, pt = doc["pair"], doc["pair"]["totals"]
+        who = " + ".join(f"{m['stack']} ({m['role']}, modeled {cents(m['totals']['modeled'])})" for m in pair["members"])
+        lines.append(f"  DR pair {who}: modeled {cents(pt['modeled'])}  max {cents(pt['max'])}  "
+                     f"fixed capacity {cents(pt['fixedCapacity'])} a month ({pt['savingVsFixedCapacityPercent']}% saving)")
     for item in doc.get("rightSizing") or []:
         lines.append(f"  right-size: pool {item['pool']} maxNodes {item['maxNodes']}, its tiers fill {item['fits']}")
     if doc.get("derived"):
@@ -706,6 +736,9 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
     for f in fit:
         if f.oversized and warn:
             warn(f"warning: {f.warning(name)}")
+    if spec.dr is not None:
+        with searching_beside(config_file):
+            doc["pair"] = pair_json(spec, doc, today or dt.date.today())
     if compare_clouds:
         doc["compare"] = compare(spec, counts, est, chosen, today or dt.date.today(), regions)
     if base_doc is not None:
@@ -714,6 +747,45 @@ def stack_cost(stack: str | None, config_file: Path | None, *, compare_clouds: b
         check_base(base_doc, doc)
         doc["change"] = base_change(base_doc, doc)
     return doc
+
+
+PAIR_KEYS = ("min", "modeled", "max", "fixedCapacity")
+
+
+def pair_json(spec: ClusterSpec, doc: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+    """A DR pair member's cost with its peer's: each member as it runs now (a standby simulated as a
+    standby: no load, its floors) and the pair's total a month. The peer is priced from the plan
+    already run for its StackReference, else planned here."""
+    from infra.config.loader import load_spec
+    from infra.config.stackfiles import find_stack_file
+    from infra.offline.plan import plan_stack, project_name, read_stack_config, referenced_plan
+
+    assert spec.dr is not None
+    peer = spec.dr.peer
+    path = find_stack_file(peer)
+    if path is None:
+        raise ConfigError("im-platform:dr.peer", peer, "expected the peer's stack file beside this one "
+                                                       "(stacks/Pulumi.<peer>.yaml): the pair's cost needs it")
+    project = project_name()
+    plan = referenced_plan(peer) or plan_stack(peer, path)
+    values, _ = read_stack_config(path, project)
+    peer_spec = load_spec(values, project=project, stack=peer)
+    counts = model.count_fixed(((r["type"], r.get("inputs") or {}) for r in plan.resources), [r["name"] for r in plan.resources])
+    if peer_spec.cloud == KUBERNETES:
+        peer_totals = existing.to_json(peer_spec, plan.resources)["totals"]
+    else:
+        est, _ = price(peer_spec, counts, peer_spec.cloud, peer_spec.region, today=today)
+        peer_totals = totals_json(est)
+    members = [
+        {"stack": spec.stack, "cloud": spec.cloud, "region": spec.region, "role": spec.dr.role,
+         "totals": {k: doc["totals"].get(k, "0") for k in PAIR_KEYS}},
+        {"stack": peer, "cloud": peer_spec.cloud, "region": peer_spec.region,
+         "role": peer_spec.dr.role if peer_spec.dr else "", "totals": {k: peer_totals.get(k, "0") for k in PAIR_KEYS}},
+    ]
+    totals = {k: model.money(sum((Decimal(str(m["totals"][k])) for m in members), Decimal(0))) for k in PAIR_KEYS}
+    totals["savingVsFixedCapacityPercent"] = str(model.percent_below(Decimal(totals["fixedCapacity"]),
+                                                                     Decimal(totals["modeled"])))
+    return {"members": members, "totals": totals}
 
 
 def existing_cluster_cost(spec: ClusterSpec, resources: Sequence[Mapping[str, Any]], plan_warnings: Sequence[str], *,
@@ -747,7 +819,7 @@ def traffic_pricing_spec(values: Mapping[str, Any], project: str, stack: str) ->
 
 def monthly_max(spec: ClusterSpec, resources: Sequence[tuple[str, Mapping[str, Any]]]) -> Decimal:
     """The stack's `max` (what im-platform:guardrails.maxMonthlyCost holds), from its resources."""
-    est, _ = price(spec, model.count_fixed(resources), spec.cloud, spec.region, today=dt.date.today())
+    est, _ = price(spec, model.count_fixed(resources), spec.cloud, spec.region, today=dt.date.today(), simulate=False)
     return est.max
 
 

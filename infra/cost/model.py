@@ -2,9 +2,11 @@
 
 - A month is 730 hours (Infracost's month). The modeled day is 24 hours of the load curve; a month
   of such days costs day x 730 / 24.
-- A pool's node count at hour h is clamp(ceil(maxNodes x curve[h]), minNodes, maxNodes). On every
-  step down (hour h below hour h-1; the day wraps, so hour 0 follows hour 23) the first 10 minutes
-  of hour h still run hour h-1's count: the cluster autoscaler's scale-down delay.
+- A pool the simulated tiers run on (infra.simulate) is priced from the simulated day: its node
+  count at every 15 s step, as the HPA and the node autoscaler would run it.
+- Any other pool's node count at hour h is clamp(ceil(maxNodes x curve[h]), minNodes, maxNodes). On
+  every step down (hour h below hour h-1; the day wraps, so hour 0 follows hour 23) the first 10
+  minutes of hour h still run hour h-1's count: the cluster autoscaler's scale-down delay.
 - `min` is every pool at minNodes all month, `max` every pool at maxNodes all month (what the peak
   costs without autoscaling, and what `maxMonthlyCost` holds); fixed fees count in all three.
 - A spot pool's node price is the mean of its instance types' spot prices.
@@ -69,6 +71,7 @@ class PoolInput:
     max_nodes: int
     disk_gib: int = 0           # each node's root disk, from the plan
     disk_type: str = ""         # the catalog's disk key (gp3, pd-balanced, managed-premium-ssd)
+    steps: tuple[int, ...] | None = None  # the simulated day: nodes at each step (None: the curve model)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ class PoolCost:
     committed_nodes: Decimal = Decimal(0)
     floor_nodes: int = 0
     node_hours: Decimal = Decimal(0)      # modeled node-hours a month
+    simulated: bool = False               # modeled from the simulated day (else the curve model)
+    hourly_nodes: tuple[Decimal, ...] = ()  # mean nodes in each hour of the modeled day
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,26 @@ def rank_minutes(counts: Sequence[int]) -> list[int]:
     return minutes
 
 
+def step_rank_minutes(steps: Sequence[int]) -> list[Decimal]:
+    """Minutes a day the k-th node runs in a simulated day of equal steps (node k runs while the
+    count is at least k): rank_minutes for the simulation's series."""
+    per_step = Decimal(HOURS_PER_DAY * 60) / len(steps)
+    at_least = [0] * (max(steps, default=0) + 1)
+    for n in steps:
+        at_least[n] += 1
+    minutes, running = [], 0
+    for n in range(len(at_least) - 1, 0, -1):
+        running += at_least[n]
+        minutes.append(running * per_step)
+    return minutes[::-1]
+
+
+def step_hourly_nodes(steps: Sequence[int]) -> tuple[Decimal, ...]:
+    """The mean node count of each hour of a simulated day."""
+    size = len(steps) // HOURS_PER_DAY
+    return tuple(Decimal(sum(steps[h * size:(h + 1) * size])) / size for h in range(HOURS_PER_DAY))
+
+
 def node_hourly(prices: Prices, instance_types: Sequence[str], spot: bool) -> Decimal:
     """One node's hourly price: the mean over a spot pool's types; the primary type on-demand."""
     if spot:
@@ -215,7 +240,7 @@ def _cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, ROUND_HALF_UP)
 
 
-def _month(counts_minutes: Sequence[int], price: Decimal, tiers: tuple[Decimal, ...] | None,
+def _month(counts_minutes: Sequence[int | Decimal], price: Decimal, tiers: tuple[Decimal, ...] | None,
            committed: Decimal, commit_price: Decimal) -> Decimal:
     """A month of nodes whose ranks run these minutes a day: the committed part of the always-on
     ranks at the commitment's price, the rest on demand (less GCP's sustained use where it applies)."""
@@ -234,13 +259,22 @@ def _month(counts_minutes: Sequence[int], price: Decimal, tiers: tuple[Decimal, 
 
 def pool_cost(name: str, instance_types: Sequence[str], spot: bool, min_nodes: int, max_nodes: int,
               curve: Sequence[Decimal], prices: Prices, *, cloud: str = "", disk_gib: int = 0,
-              disk_type: str = "", commitment: Commitment | None = None) -> PoolCost:
+              disk_type: str = "", commitment: Commitment | None = None,
+              steps: Sequence[int] | None = None) -> PoolCost:
     price = node_hourly(prices, instance_types, spot)
     on_demand = prices.node_price(instance_types[0], False)
     disk_hourly = (Decimal(disk_gib) * prices.fee(f"disk.{disk_type}") / HOURS_PER_MONTH) if disk_gib else Decimal(0)
     tiers = None if spot else sud_tiers(cloud, instance_types[0])
-    counts = hourly_nodes(min_nodes, max_nodes, curve)
-    ranks = rank_minutes(counts)
+    ranks: Sequence[int | Decimal]
+    if steps:
+        ranks = step_rank_minutes(steps)
+        node_minutes: int | Decimal = Decimal(sum(steps)) * HOURS_PER_DAY * 60 / len(steps)
+        by_hour = step_hourly_nodes(steps)
+    else:
+        counts = hourly_nodes(min_nodes, max_nodes, curve)
+        ranks = rank_minutes(counts)
+        node_minutes = day_node_minutes(counts)
+        by_hour = tuple(Decimal(n) for n in counts)
     floor = sum(1 for m in ranks if m == HOURS_PER_DAY * 60)
     committed = Decimal(0)
     commit_price = price
@@ -251,7 +285,6 @@ def pool_cost(name: str, instance_types: Sequence[str], spot: bool, min_nodes: i
     at_min = _month(full * min_nodes, price, tiers, min(committed, Decimal(min_nodes)), commit_price)
     at_max = _month(full * max_nodes, price, tiers, committed, commit_price)
     exact = _month(ranks, price, tiers, committed, commit_price)
-    node_minutes = day_node_minutes(counts)
     disks = Decimal(node_minutes) * disk_hourly * HOURS_PER_MONTH / (HOURS_PER_DAY * 60)
     at_min += min_nodes * disk_hourly * HOURS_PER_MONTH
     at_max += max_nodes * disk_hourly * HOURS_PER_MONTH
@@ -265,7 +298,8 @@ def pool_cost(name: str, instance_types: Sequence[str], spot: bool, min_nodes: i
                     fixed_capacity=fixed, disk_hourly=disk_hourly, disk_gib=disk_gib, disk_type=disk_type,
                     on_demand_hourly=on_demand, sustained_use=tiers is not None, committed_nodes=committed,
                     floor_nodes=floor,
-                    node_hours=Decimal(node_minutes) * HOURS_PER_MONTH / (HOURS_PER_DAY * 60))
+                    node_hours=Decimal(node_minutes) * HOURS_PER_MONTH / (HOURS_PER_DAY * 60),
+                    simulated=bool(steps), hourly_nodes=by_hour)
 
 
 # AWS Route 53 health checks (https://aws.amazon.com/route53/pricing/): a basic check a month, and
@@ -339,7 +373,8 @@ def estimate(pools: Iterable[PoolInput], counts: FixedCounts, prices: Prices, cu
              **fees: Any) -> Estimate:
     return Estimate(
         pools=tuple(pool_cost(p.name, p.instance_types, p.spot, p.min_nodes, p.max_nodes, curve, prices, cloud=cloud,
-                              disk_gib=p.disk_gib, disk_type=p.disk_type, commitment=commitment) for p in pools),
+                              disk_gib=p.disk_gib, disk_type=p.disk_type, commitment=commitment,
+                              steps=p.steps) for p in pools),
         fixed=fixed_fees(counts, prices, egress_gib, **fees),
         not_priced=counts.not_priced,
     )

@@ -364,6 +364,17 @@ _REFERENCE_LOG.addHandler(logging.NullHandler())
 
 # Outputs of referenced stacks, per process: (stack file, its content, shallow) -> outputs.
 _REFERENCE_CACHE: dict[tuple[str, str, bool], tuple[dict[str, Any], list[str]]] = {}
+# The plans behind those outputs (not shallow), per process: (stack file, its content) -> plan. `cost`
+# of a DR pair member prices its peer from the plan already run for the reference, not a second one.
+_REFERENCE_PLANS: dict[tuple[str, str], Plan] = {}
+
+
+def referenced_plan(stack: str) -> Plan | None:
+    """The (converged) plan of `stack`'s file as it is now, if this process planned it as a reference."""
+    path = stackfiles.find_stack_file(stack)
+    if path is None:
+        return None
+    return _REFERENCE_PLANS.get((str(path.resolve()), path.read_text(encoding="utf-8")))
 
 
 def referenced_stacks(config: dict[str, str]) -> list[str]:
@@ -402,6 +413,8 @@ def reference_outputs(stack: str, chain: tuple[str, ...], project: str) -> tuple
             _REFERENCE_CACHE[key] = ({}, [])
         else:
             secret_names = sorted(k for k, v in plan.outputs.items() if v == SECRET)
+            if not shallow:
+                _REFERENCE_PLANS[key[:2]] = plan
             _REFERENCE_CACHE[key] = (plan.revealed_outputs, secret_names)
     return _REFERENCE_CACHE[key]
 
