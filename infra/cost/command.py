@@ -776,7 +776,7 @@ def pair_json(spec: ClusterSpec, doc: Mapping[str, Any], today: dt.date) -> dict
     else:
         est, _ = price(peer_spec, counts, peer_spec.cloud, peer_spec.region, today=today)
         peer_totals = totals_json(est)
-    members = [
+    members: list[dict[str, Any]] = [
         {"stack": spec.stack, "cloud": spec.cloud, "region": spec.region, "role": spec.dr.role,
          "totals": {k: doc["totals"].get(k, "0") for k in PAIR_KEYS}},
         {"stack": peer, "cloud": peer_spec.cloud, "region": peer_spec.region,

@@ -101,14 +101,26 @@ def render(doc: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append(f"Nodes: {c['day']} a day, {c['month']} a month (730 hours); fixed capacity {c['fixedCapacity']}: "
                      f"saving {c['savingVsFixedCapacityPercent']}% (USD; fees are in `cost`)")
+    if "recommendations" in doc:
+        lines.append("")
+        lines.append("Recommended (per tier over target: the cheaper fix that brings its seconds over target to 0):")
+        if not doc["recommendations"]:
+            lines.append("  nothing: no tier runs over its target")
     for r in doc.get("recommendations") or []:
-        if "window" in r:
-            w = r["window"]
-            lines.append(f"  recommend: {r['tier']}: a window {w['start']}-{w['end']} at {w['replicas']} replicas "
-                         f"(+{r['monthlyCost']} a month) brings its seconds over target to 0")
+        if "choice" in r:
+            alt = "; ".join(f"{_fix(a)} +{a['monthlyCost']}" for a in r["alternatives"])
+            lines.append(f"  {r['tier']}: {_fix(r)} (+{r['monthlyCost']} a month)" + (f"; rather than {alt}" if alt else ""))
         else:
-            lines.append(f"  recommend: {r['tier']}: {r['reason']}")
+            lines.append(f"  {r['tier']}: {r['reason']}")
     return "\n".join(lines)
+
+
+def _fix(r: Mapping[str, Any]) -> str:
+    if r["choice"] == "window":
+        w = r["window"]
+        return f"a schedule window {w['start']}-{w['end']} ({w['timezone']}) at {w['replicas']} replicas"
+    b = r["buffer"]
+    return f"a capacity buffer of {b['pods']} pods x {b['cpu']} CPU, {b['memory']} on pool {b['pool']}"
 
 
 def draw(doc: Mapping[str, Any], path: Path) -> None:
@@ -179,7 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.add_argument("--chart", help="draw load, replicas and nodes over the day into FILE.png or FILE.svg")
     p.add_argument("--recommend", action="store_true",
-                   help="per tier over target: the schedule window that brings it to 0 at the least cost")
+                   help="per tier over target: the schedule window or capacity buffer that brings it to 0 at the least cost")
     p.set_defaults(func=cmd_simulate)
 
 
