@@ -343,7 +343,7 @@ def test_the_pr_comment_carries_each_stacks_monthly_cost_and_its_change_offline(
     script = "\n".join(s.get("run", "") for s in steps(cost))
     assert "infra.cli cost --stack \"$stack\" --json \"${base_args[@]}\"" in script
     assert "--base \"cost/$stack.base.json\"" in script and "cd base" in script
-    for column in ("min", "modeled", "max", "max vs base"):
+    for column in ("min", "modeled", "max", "modeled vs base", "max vs base"):
         assert f" {column} |" in script
     comment = jobs["comment"]
     assert "cost" in comment["needs"]

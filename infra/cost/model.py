@@ -265,25 +265,27 @@ def pool_cost(name: str, instance_types: Sequence[str], spot: bool, min_nodes: i
     on_demand = prices.node_price(instance_types[0], False)
     disk_hourly = (Decimal(disk_gib) * prices.fee(f"disk.{disk_type}") / HOURS_PER_MONTH) if disk_gib else Decimal(0)
     tiers = None if spot else sud_tiers(cloud, instance_types[0])
-    ranks: Sequence[int | Decimal]
+    # min and max (what the guardrail holds) stay the curve model's, commitment included: the
+    # commitment they assume covers the curve's always-on floor, whatever the simulated day runs.
+    counts = hourly_nodes(min_nodes, max_nodes, curve)
+    ranks: Sequence[int | Decimal] = rank_minutes(counts)
+    node_minutes: int | Decimal = day_node_minutes(counts)
+    by_hour = tuple(Decimal(n) for n in counts)
+    bound_floor = floor = sum(1 for m in ranks if m == HOURS_PER_DAY * 60)
     if steps:
         ranks = step_rank_minutes(steps)
-        node_minutes: int | Decimal = Decimal(sum(steps)) * HOURS_PER_DAY * 60 / len(steps)
+        node_minutes = Decimal(sum(steps)) * HOURS_PER_DAY * 60 / len(steps)
         by_hour = step_hourly_nodes(steps)
-    else:
-        counts = hourly_nodes(min_nodes, max_nodes, curve)
-        ranks = rank_minutes(counts)
-        node_minutes = day_node_minutes(counts)
-        by_hour = tuple(Decimal(n) for n in counts)
-    floor = sum(1 for m in ranks if m == HOURS_PER_DAY * 60)
-    committed = Decimal(0)
+        floor = sum(1 for m in ranks if m == HOURS_PER_DAY * 60)
+    committed = bound_committed = Decimal(0)
     commit_price = price
     if commitment is not None and not spot:
         committed = commitment.coverage * floor
+        bound_committed = commitment.coverage * bound_floor
         commit_price = on_demand * (1 - commitment.discount)
     full = [HOURS_PER_DAY * 60]
-    at_min = _month(full * min_nodes, price, tiers, min(committed, Decimal(min_nodes)), commit_price)
-    at_max = _month(full * max_nodes, price, tiers, committed, commit_price)
+    at_min = _month(full * min_nodes, price, tiers, min(bound_committed, Decimal(min_nodes)), commit_price)
+    at_max = _month(full * max_nodes, price, tiers, bound_committed, commit_price)
     exact = _month(ranks, price, tiers, committed, commit_price)
     disks = Decimal(node_minutes) * disk_hourly * HOURS_PER_MONTH / (HOURS_PER_DAY * 60)
     at_min += min_nodes * disk_hourly * HOURS_PER_MONTH
