@@ -113,14 +113,20 @@ def test_a_scaled_tier_has_a_scaled_object_in_place_of_its_hpa() -> None:
     assert body["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"}
     # A metric outage holds the count: fallback to max(current, min), an empty result is an error.
     assert body["fallback"]["behavior"] == "currentReplicasIfHigher" and body["fallback"]["replicas"] == gateway.min_replicas
-    load, cpu, cron = body["triggers"]
+    load, cpu, *crons = body["triggers"]
     assert load["type"] == "prometheus" and load["metricType"] == "AverageValue"
     assert load["metadata"]["ignoreNullValues"] == "false" and load["metadata"]["threshold"] == "20000"
     assert load["metadata"]["query"].startswith("sum(im_gateway_connections{")
     assert load["metadata"]["serverAddress"].startswith("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-")
     assert load["metadata"]["awsRegion"] == "eu-west-1" and load["authenticationRef"] == {"name": "gateway-prometheus"}
     assert cpu == {"type": "cpu", "name": "cpu", "metricType": "Utilization", "metadata": {"value": str(gateway.target_cpu_percent)}}
-    assert cron["type"] == "cron" and cron["metadata"]["start"] == "30 18 * * *" and cron["metadata"]["timezone"] == "UTC"
+    # One cron trigger per schedule window, in the stack file's order.
+    assert gateway.scaling is not None and len(crons) == len(gateway.scaling.schedule) > 1
+    for cron, window in zip(crons, gateway.scaling.schedule, strict=True):
+        assert cron["type"] == "cron" and cron["metadata"]["timezone"] == "UTC"
+        assert (cron["metadata"]["start"], cron["metadata"]["end"]) == (window.start, window.end)
+        assert cron["metadata"]["desiredReplicas"] == str(window.replicas)
+    assert crons[0]["metadata"]["start"] == "0 5 * * *"
     # The connection tier's slow, draining scale-down rides into the HPA KEDA makes.
     hpa_config = body["advanced"]["horizontalPodAutoscalerConfig"]
     assert hpa_config["behavior"] == scaling_behavior(gateway)
