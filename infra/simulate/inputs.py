@@ -15,6 +15,7 @@ Each figure with its source:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import zoneinfo
 from collections.abc import Sequence
@@ -109,6 +110,7 @@ def behavior(service: ServiceSpec) -> tuple[hpa.Rules, hpa.Rules]:
     return up, down
 
 
+@functools.lru_cache(maxsize=256)  # the same windows recur: a DR pair's two files, --compare's three clouds
 def window_minutes(window: ScheduleWindow, timezone: str, day: dt.date) -> frozenset[int]:
     """The minutes of `day` (in the curve's zone) a KEDA cron window is active: after its start fired
     and before its end did (cron_scaler.go IsActive), each read in the window's own zone."""
