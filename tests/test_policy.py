@@ -975,3 +975,17 @@ def test_tier_fits_pool_reads_the_scaled_objects_bound_from_the_real_plan(tmp_pa
     items = [Resource.from_plan(r) for r in cached_plan(None, path).resources]
     found = rules_violated(items, context_of(path, "dev-aws"))["tier-fits-pool"]
     assert any("tier gateway: replicas.max 5000 needs" in v.message for v in found), found
+
+
+def test_tier_fits_pool_judges_a_tier_whose_other_fields_are_unknown_and_skips_unknown_bounds() -> None:
+    ctx = spec_context("aws")
+    deployment, budget, scaled = pinned_tier("gateway", 200)
+    # An image digest the preview cannot know yet: the sizing is still known, the rule still judges.
+    unknown_image = mutate(deployment, "spec.template.spec.containers[0].image", UNKNOWN)
+    found = rules_violated([unknown_image, budget, scaled], ctx)
+    assert "needs 67 nodes" in found["tier-fits-pool"][0].message
+    # Unknown bounds or requests prove nothing.
+    for r in (mutate(scaled, "spec.maxReplicaCount", UNKNOWN),):
+        assert "tier-fits-pool" not in rules_violated([deployment, budget, r], ctx)
+    unknown_cpu = mutate(deployment, "spec.template.spec.containers[0].resources.requests.cpu", UNKNOWN)
+    assert "tier-fits-pool" not in rules_violated([unknown_cpu, budget, scaled], ctx)

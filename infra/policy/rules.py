@@ -946,6 +946,26 @@ def _has_unknown(value: Any) -> bool:
     return value == UNKNOWN
 
 
+def _sizing(r: Resource) -> Any:
+    """What right-sizing reads of a Deployment (its pool, replicas and each container's requests)
+    or of an HPA or a ScaledObject (its target and bounds)."""
+    meta = [get(r.props, "metadata.name"), get(r.props, "metadata.namespace")]
+    if r.type == K8S_DEPLOYMENT:
+        pod = get(r.props, "spec.template.spec")
+        if not isinstance(pod, Mapping):
+            return pod
+        containers = []
+        for key in ("containers", "initContainers"):
+            listed = pod.get(key)
+            if listed == UNKNOWN:
+                return UNKNOWN
+            containers += [[c.get("resources"), c.get("restartPolicy")] if isinstance(c, Mapping) else c
+                           for c in as_list(listed)]
+        return [meta, get(r.props, "spec.replicas"), pod.get("nodeSelector"), containers]
+    return [meta, get(r.props, "spec.scaleTargetRef")] + [
+        get(r.props, f"spec.{k}") for k in ("minReplicas", "maxReplicas", "minReplicaCount", "maxReplicaCount")]
+
+
 def check_tier_fits_pool(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
     """Each planned tier at its autoscaler's most replicas (the HPA's maxReplicas or the
     ScaledObject's maxReplicaCount), packed whole onto its pool's nodes at maxNodes: the room the
@@ -953,9 +973,10 @@ def check_tier_fits_pool(resources: Sequence[Resource], ctx: Context) -> Iterato
     shapes = {name: (vcpu, memory, most) for name, vcpu, memory, most in ctx.pool_shapes}
     if not shapes or not ctx.cloud:
         return
-    # A workload with a value the preview cannot know yet proves nothing.
+    # A workload whose bounds, requests or pool the preview cannot know yet proves nothing (its other
+    # fields, an image digest or a generated name, do not matter here).
     records = [{"type": r.type, "inputs": r.props} for r in resources
-               if r.type in (K8S_DEPLOYMENT, HPA, SCALED_OBJECT) and not _has_unknown(r.props)]
+               if r.type in (K8S_DEPLOYMENT, HPA, SCALED_OBJECT) and not _has_unknown(_sizing(r))]
     deployments = {f"{get(r.props, 'metadata.namespace') or ''}/{get(r.props, 'metadata.name')}": r
                    for r in resources if r.type == K8S_DEPLOYMENT}
     for w in rightsize.workloads(records):
