@@ -117,6 +117,11 @@ DEFAULT_COST_CURVE: tuple[Decimal, ...] = tuple(Decimal(x) for x in (
 
 
 DEFAULT_COST_TIMEZONE = "UTC"
+# Series one scaled pod sends the managed metrics store (im-platform:cost.metricsSeriesPerPod): its
+# scaling metric (1), a Prometheus client library's default process_* (about 9) and go_* runtime
+# series (about 40), and the 5 Prometheus adds to every target it scrapes (up, scrape_duration_seconds,
+# scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added): 55, rounded up.
+DEFAULT_METRICS_SERIES_PER_POD = 60
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,8 @@ class CostSpec:
     commitment_coverage: Decimal = Decimal(0)
     # The IANA zone the curve's hours are in: the simulated day's clock (infra/simulate).
     timezone: str = DEFAULT_COST_TIMEZONE
+    # The series each pod of a tier scaled on load sends the managed metrics store (its fee).
+    metrics_series_per_pod: int = DEFAULT_METRICS_SERIES_PER_POD
 
     @property
     def internet_egress(self) -> Decimal:
@@ -171,6 +178,8 @@ class EgressRule:
 DEFAULT_METRICS_PATH = "/metrics"
 DEFAULT_READY_SECONDS = 30
 DEFAULT_SCRAPE_INTERVAL_SECONDS = 30
+# How often KEDA queries each trigger of a ScaledObject (its pollingInterval): the store's query load.
+KEDA_POLLING_SECONDS = 15
 KEDA_MODES = ("install", "existing")  # the program installs KEDA, or it already runs in the cluster
 
 

@@ -115,7 +115,10 @@ def context_from_json(data: dict[str, Any]) -> Context:
                    cloud=data.get("cloud", ""), region=data.get("region", ""),
                    cost_pools=tuple(PoolInput(p["name"], tuple(p["instanceTypes"]), p["spot"], p["minNodes"],
                                               p["maxNodes"]) for p in data.get("costPools") or ()),
-                   cost_catalog=data.get("costCatalog"), tls_self=tuple(data.get("tlsSelf") or ()))
+                   cost_catalog=data.get("costCatalog"), tls_self=tuple(data.get("tlsSelf") or ()),
+                   pool_shapes=tuple((p["name"], p["vcpu"], p["memoryGiB"], p["maxNodes"])
+                                     for p in data.get("poolShapes") or ()),
+                   dr_standby=bool(data.get("drStandby")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-file", help="the stack file the plan was made from")
     parser.add_argument("--batch", action="store_true",
                         help='stdin: [{"name", "plan", "context": {stack, environment, maxNodesPerPool, '
-                             'maxNodesPerCluster}}]; stdout: {"policies": [...], "results": {name: [...]}}')
+                             'maxNodesPerCluster, ...}}]; stdout: {"policies": [...], "results": {name: [...]}}')
     args = parser.parse_args(argv)
     if args.batch:
         items = json.load(sys.stdin)

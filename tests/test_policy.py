@@ -215,6 +215,34 @@ def tier_with_budget(budget: dict[str, Any] | None, namespace: str = "im") -> li
         "spec": {**budget, "selector": {"matchLabels": selector}}})]
 
 
+def scaled_tier(**spec: Any) -> Resource:
+    """A tier's ScaledObject as components/k8s/keda.py declares it, with `spec` keys replaced (DELETE
+    removes one)."""
+    body: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"},
+        "minReplicaCount": 3, "maxReplicaCount": 60,
+        "fallback": {"failureThreshold": 4, "replicas": 3, "behavior": "currentReplicasIfHigher"},
+        "triggers": [{"type": "prometheus", "metadata": {"query": "sum(im_gateway_connections)", "threshold": "20000"}}],
+    }
+    for key, value in spec.items():
+        if value is DELETE:
+            body.pop(key)
+        else:
+            body[key] = value
+    return Resource("kubernetes:keda.sh/v1alpha1:ScaledObject", "gateway-scaling", "urn:scaledobject", {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": "gateway", "namespace": "im"}, "spec": body})
+
+
+def pinned_tier(pool: str, most: int, cpu: str = "2", memory: str = "2Gi") -> list[Resource]:
+    """A tier pinned to `pool` with its budget, scaled by a ScaledObject up to `most` replicas."""
+    deployment, budget = tier_with_budget({"maxUnavailable": 1})
+    pod = {"nodeSelector": {"im-platform/pool": pool}, "containers": [
+        {"name": "gateway", "image": "gw:1", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}
+    deployment = mutate(deployment, "spec.template.spec", pod)
+    return [deployment, budget, scaled_tier(maxReplicaCount=most)]
+
+
 def public_tier(*, sidecar: bool, mounted: bool = True, target: str | None = None) -> list[Resource]:
     """A LoadBalancer Service and its Deployment: with the TLS sidecar (mounting the certificate or
     not), or sending 443 straight to the tier (which mounts the certificate or not)."""
@@ -413,6 +441,15 @@ FAILING: list[tuple[str, str, Change, str]] = [
      "allows no pod down (maxUnavailable 0)"),
     ("tier-disruption-budget", "azure", extras(*tier_with_budget({"minAvailable": "100%"})),
      "allows no pod down (minAvailable 100%)"),
+    ("scaled-tier-fallback", "aws", extras(scaled_tier(fallback=DELETE)), "has no fallback"),
+    ("scaled-tier-fallback", "gcp", extras(scaled_tier(fallback={"failureThreshold": 3, "replicas": 2})),
+     "behavior 'static'"),
+    ("scaled-tier-fallback", "azure", extras(scaled_tier(minReplicaCount=1)), "minReplicaCount 1"),
+    ("scaled-tier-fallback", "azure", extras(scaled_tier(minReplicaCount=DELETE)), "minReplicaCount 0"),
+    # The shared spec's gateway pool: 8 vCPU, 16 GiB nodes, maxNodes 40. 2-CPU pods: 3 a node.
+    ("tier-fits-pool", "aws", extras(*pinned_tier("gateway", 200)), "replicas.max 200 needs 67 nodes of pool gateway"),
+    ("tier-fits-pool", "gcp", extras(*pinned_tier("gateway", 121)), "but its maxNodes is 40"),
+    ("tier-fits-pool", "azure", extras(*pinned_tier("gateway", 3, memory="64Gi")), "fits no node of pool gateway"),
     # The shared spec as planned, under a 1000 USD limit (its max is far above it).
     ("max-monthly-cost", "aws", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
     ("max-monthly-cost", "gcp", lambda items: items, "above im-platform:guardrails.maxMonthlyCost (1000.00)"),
@@ -425,6 +462,8 @@ def cluster_case_context(rule: str, cloud: str) -> Context:
     together (124 nodes in the shared spec, plus the raise) then pass a 200-node cluster limit."""
     if rule == "max-monthly-cost":
         return spec_context(cloud, max_monthly_cost=Decimal(1000))
+    if rule == "tier-fits-pool":
+        return spec_context(cloud)  # the pools' shapes and maxNodes
     return ctx_for(cloud, max_nodes_per_cluster=200) if rule == "max-nodes-per-cluster" else ctx_for(cloud)
 
 
@@ -444,7 +483,9 @@ def context_json(ctx: Context) -> dict[str, Any]:
             "cloud": ctx.cloud, "region": ctx.region, "costCatalog": ctx.cost_catalog,
             "costPools": [{"name": p.name, "instanceTypes": list(p.instance_types), "spot": p.spot,
                            "minNodes": p.min_nodes, "maxNodes": p.max_nodes} for p in ctx.cost_pools],
-            "tlsSelf": list(ctx.tls_self)}
+            "tlsSelf": list(ctx.tls_self),
+            "poolShapes": [{"name": n, "vcpu": v, "memoryGiB": m, "maxNodes": x} for n, v, m, x in ctx.pool_shapes],
+            "drStandby": ctx.dr_standby}
 
 
 def _case_id(case: tuple[str, str, Change, str]) -> str:
@@ -884,3 +925,67 @@ def test_check_does_not_call_the_name_of_a_kubernetes_secret_a_plain_text_secret
     result = cli_in_process("check", "--config-file", str(path))
     flagged = [line for line in result.stdout.splitlines() if line.startswith(f"{PLAINTEXT_SECRETS}:")]
     assert len(flagged) == 1 and "aws:secretKey" in flagged[0], result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiers scaled on load, on the real plans of the example stacks.
+
+
+def test_a_prod_scaled_object_that_could_scale_down_in_an_outage_fails_on_the_real_plan() -> None:
+    path = ROOT / "stacks" / "Pulumi.prod-aws.yaml"
+    items = [Resource.from_plan(r) for r in cached_plan("prod-aws").resources]
+    ctx = context_of(path, "prod-aws")
+    scaled = [r for r in items if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"]
+    assert scaled, "prod-aws scales a tier on its load"
+    assert "scaled-tier-fallback" not in rules_violated(items, ctx)
+    static = [mutate(r, "spec.fallback.behavior", "static") if r is scaled[0] else r for r in items]
+    found = rules_violated(static, ctx)["scaled-tier-fallback"]
+    assert [v.urn for v in found] == [scaled[0].urn] and "behavior 'static'" in found[0].message
+    # Outside prod the same object passes.
+    assert "scaled-tier-fallback" not in rules_violated(static, replace(ctx, environment="dev"))
+
+
+def test_a_dr_standby_idles_below_two_replicas_and_its_promotion_would_not() -> None:
+    # prod-azure is prod-aws's standby: its tiers idle at dr.standby.replicasMin (1).
+    path = ROOT / "stacks" / "Pulumi.prod-azure.yaml"
+    items = [Resource.from_plan(r) for r in cached_plan("prod-azure").resources]
+    ctx = context_of(path, "prod-azure")
+    assert ctx.dr_standby and ctx.is_prod
+    assert any(r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject" and r.props["spec"]["minReplicaCount"] == 1
+               for r in items)
+    assert "scaled-tier-fallback" not in rules_violated(items, ctx)
+    found = rules_violated(items, replace(ctx, dr_standby=False))["scaled-tier-fallback"]
+    assert found and all("minReplicaCount 1" in v.message for v in found)
+
+
+def test_tier_fits_pool_reads_the_scaled_objects_bound_from_the_real_plan(tmp_path: Path) -> None:
+    # dev-aws's gateway scales on load: its ScaledObject's maxReplicaCount is what gets packed.
+    text = (ROOT / "stacks" / "Pulumi.dev-aws.yaml").read_text()
+    base = [Resource.from_plan(r) for r in cached_plan("dev-aws").resources]
+    scaled = next(r for r in base if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"
+                  and r.props["spec"]["scaleTargetRef"]["name"] == "gateway")
+    assert not any(r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+                   and r.props["spec"]["scaleTargetRef"]["name"] == "gateway" for r in base)
+    most = scaled.props["spec"]["maxReplicaCount"]
+    assert f"max: {most}" in text
+    bigger = text.replace(f"max: {most}", "max: 5000", 1)
+    path = tmp_path / "Pulumi.dev-aws.yaml"
+    path.write_text(bigger)
+    assert cli.run(["check", "--config-file", str(path)]) == 1
+    items = [Resource.from_plan(r) for r in cached_plan(None, path).resources]
+    found = rules_violated(items, context_of(path, "dev-aws"))["tier-fits-pool"]
+    assert any("tier gateway: replicas.max 5000 needs" in v.message for v in found), found
+
+
+def test_tier_fits_pool_judges_a_tier_whose_other_fields_are_unknown_and_skips_unknown_bounds() -> None:
+    ctx = spec_context("aws")
+    deployment, budget, scaled = pinned_tier("gateway", 200)
+    # An image digest the preview cannot know yet: the sizing is still known, the rule still judges.
+    unknown_image = mutate(deployment, "spec.template.spec.containers[0].image", UNKNOWN)
+    found = rules_violated([unknown_image, budget, scaled], ctx)
+    assert "needs 67 nodes" in found["tier-fits-pool"][0].message
+    # Unknown bounds or requests prove nothing.
+    for r in (mutate(scaled, "spec.maxReplicaCount", UNKNOWN),):
+        assert "tier-fits-pool" not in rules_violated([deployment, budget, r], ctx)
+    unknown_cpu = mutate(deployment, "spec.template.spec.containers[0].resources.requests.cpu", UNKNOWN)
+    assert "tier-fits-pool" not in rules_violated([unknown_cpu, budget, scaled], ctx)

@@ -31,7 +31,7 @@ from components.k8s.base import (
     selector,
 )
 from components.metrics.base import KEDA_NAMESPACE, KEDA_OPERATOR_ACCOUNT, MetricsStore, ScrapeSource
-from components.spec import ClusterSpec, ServiceSpec
+from components.spec import KEDA_POLLING_SECONDS, ClusterSpec, ServiceSpec
 
 if TYPE_CHECKING:
     from components.base import ClusterComponent
@@ -54,7 +54,7 @@ OPERATOR_GRPC_PORT = 9666  # the metrics API server asks the operator for metric
 METRICS_API_PORT = 6443
 WEBHOOK_PORT = 9443
 # KEDA asks every trigger this often; the HPA asks KEDA every 15 s too.
-POLLING_SECONDS = 15
+POLLING_SECONDS = KEDA_POLLING_SECONDS  # the cost model prices the store's queries from it
 # Failed reads in a row before the fallback holds the count (a minute at the polling interval).
 FALLBACK_FAILURES = 4
 HELM_TIMEOUT_SECONDS = 900

@@ -21,6 +21,7 @@ from components.spec import (
     DEFAULT_COST_CURVE,
     DEFAULT_COST_TIMEZONE,
     DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_METRICS_SERIES_PER_POD,
     DEFAULT_NETWORK_CIDR,
     DEFAULT_POD_CIDR,
     DEFAULT_SERVICE_CIDR,
@@ -151,7 +152,9 @@ CLUSTER_KEYS = ("kubernetesVersion", "network", "apiAllowedCidrs", "nodePools", 
 NETWORK_KEYS = ("cidr", "podCidr", "serviceCidr")
 GUARDRAIL_KEYS = ("maxNodesPerPool", "maxNodesPerCluster", "maxMonthlyCost")
 COST_KEYS = ("curve", "egressGiBPerMonth", "catalog", "internetEgressGiBPerMonth", "peakConnections", "commitment",
-             "timezone")
+             "timezone", "metricsSeriesPerPod")
+# A pod exporting more series than this is a cardinality accident, not a sizing input.
+MAX_METRICS_SERIES_PER_POD = 100000
 COMMITMENT_TERM_RE = re.compile(r"^(1y|3y)$")
 ARCH_RE = re.compile(r"^(x86_64|arm64)$")
 CATALOG_PATH_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+\.ya?ml$")
@@ -468,6 +471,14 @@ def as_decimal(path: str, value: Any, what: str, minimum: Decimal = Decimal(0)) 
     return amount
 
 
+def read_series_per_pod(path: str, value: Any) -> int:
+    count = as_int(path, value, minimum=1)
+    if count > MAX_METRICS_SERIES_PER_POD:
+        raise ConfigError(path, value, f"expected the series one pod exports, a whole number from 1 to "
+                                       f"{MAX_METRICS_SERIES_PER_POD}")
+    return count
+
+
 def read_cost(value: Any) -> CostSpec:
     path = f"{NS}cost"
     obj = as_mapping(path, value)
@@ -504,9 +515,11 @@ def read_cost(value: Any) -> CostSpec:
             raise ConfigError(f"{cpath}.coverage", commit["coverage"], "expected a fraction of the always-on floor from 0 to 1")
     # The zone the curve's hours are in (the simulated day's clock); checked as schedule windows' zones are.
     timezone = optional(path, obj, "timezone", read_timezone, DEFAULT_COST_TIMEZONE)
+    series = optional(path, obj, "metricsSeriesPerPod",
+                      read_series_per_pod, DEFAULT_METRICS_SERIES_PER_POD)
     return CostSpec(curve=curve, egress_gib_per_month=egress, catalog=catalog, internet_egress_gib_per_month=internet,
                     peak_connections=connections, commitment_term=term, commitment_coverage=coverage,
-                    timezone=timezone)
+                    timezone=timezone, metrics_series_per_pod=series)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import yaml
 
 from infra.config import yamlio
 from infra.config.errors import ConfigError
+from infra.cost.metrics import PRICE_KEYS  # the managed metrics store's fees
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -46,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STALE_AFTER_DAYS = 180
 FIXED_KEYS = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "healthCheckMonthly",
               "publicIpv4Hourly", "loadBalancerCapacityUnitHourly", "loadBalancerPerGiB", "healthCheckAwsMonthly",
-              "healthCheckNonAwsMonthly", "healthCheckFeatureAwsMonthly", "healthCheckFeatureNonAwsMonthly")
+              "healthCheckNonAwsMonthly", "healthCheckFeatureAwsMonthly", "healthCheckFeatureNonAwsMonthly") + PRICE_KEYS
 # What each cloud's regions must price (the rest of FIXED_KEYS belongs to other clouds).
 _SHARED = ("natGatewayHourly", "natGatewayPerGiB", "loadBalancerHourly", "kmsKeyMonthly", "publicIpv4Hourly")
 FIXED_KEYS_BY_CLOUD = {

@@ -28,7 +28,7 @@ from components import shapes
 from components.spec import CLOUDS, KUBERNETES, ClusterSpec
 from infra.config import versions
 from infra.config.errors import ConfigError
-from infra.cost import catalog, existing, locations, model, rightsize
+from infra.cost import catalog, existing, locations, metrics, model, rightsize
 
 EXIT_OK = 0
 
@@ -176,8 +176,38 @@ def price(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, region: str,
     extra: list[model.FixedFee] = []
     if traffic.get("lb_gib"):
         extra.append(model.FixedFee("load balancer data processed", traffic["lb_gib"], "GB", prices.fee("loadBalancerPerGiB")))
-    est = dataclasses.replace(est, fixed=est.fixed + tuple(extra), not_priced=not_priced(spec, counts, cloud, est))
+    unpriced: list[tuple[str, str]] = []
+    store = metrics.use(spec, cloud)
+    if store is not None:
+        for charge in metrics.charges(store, prices=prices):
+            if charge.price is None:
+                unpriced.append((charge.fee.name, store_not_priced(charge, store)))
+            else:
+                extra.append(model.FixedFee(charge.fee.name, charge.quantity, charge.fee.unit, charge.price))
+    est = dataclasses.replace(est, fixed=est.fixed + tuple(extra),
+                              not_priced=not_priced(spec, counts, cloud, est) + tuple(unpriced))
     return est, prices
+
+
+def store_not_priced(charge: metrics.Charge, store: metrics.StoreUse) -> str:
+    """Why a fee of the managed metrics store has no price, with the quantity it would be priced at."""
+    return (f"{charge.quantity.normalize():,f} {charge.fee.unit} a month; the shipped {store.cloud} catalog has no "
+            f"{charge.fee.key} (the vendor's page: {store.source}): give it in im-platform:cost.catalog (docs/cost.md)")
+
+
+def store_json(spec: ClusterSpec, cloud: str | None = None) -> dict[str, Any] | None:
+    """The series and samples the managed metrics store's fees assume (None: no managed store)."""
+    store = metrics.use(spec, cloud)
+    if store is None:
+        return None
+    return {"store": store.store, "source": store.source, "tiers": list(store.tiers),
+            "seriesPerPod": store.series_per_pod, "scrapeIntervalSeconds": store.scrape_interval_seconds,
+            "pollingIntervalSeconds": store.polling_seconds,
+            "pods": {"mean": str(store.pods_mean), "peak": store.pods_peak},
+            "series": {"mean": str(store.series_mean), "peak": store.series_peak},
+            "samplesIngestedPerMonth": str(store.ingested), "queriesPerMonth": str(store.queries),
+            "querySamplesPerMonth": str(store.query_samples),
+            **({"storedGB": str(store.stored_gb), "scraperHours": str(store.scraper_hours)} if store.cloud == "aws" else {})}
 
 
 def not_priced(spec: ClusterSpec, counts: model.FixedCounts, cloud: str, est: model.Estimate) -> tuple[tuple[str, str], ...]:
@@ -311,6 +341,9 @@ def to_json(spec: ClusterSpec, est: model.Estimate, prices: catalog.RegionPrices
         "notPriced": [{"name": n, "reason": r} for n, r in est.not_priced],
         "derived": derivations(est, prices),
     }
+    store = store_json(spec)
+    if store is not None:
+        doc["metricsStore"] = store
     if spec.node_pools:
         doc["kubernetes"] = {"version": spec.kubernetes_version,
                              "supportWindow": versions.window(spec.cloud, spec.kubernetes_version, dt.date.today())}
@@ -379,7 +412,9 @@ def compare(spec: ClusterSpec, counts: model.FixedCounts, own: model.Estimate,
                        "monthlyCost": {"modeled": model.money(p.modeled), "fixedCapacity": model.money(p.fixed_capacity)}}
                       for p in est.pools],
             "fixed": fixed_json(est, prices), "spotBasis": spot_basis(prices, est), "totals": totals_json(est),
-            "derived": derivations(est, prices)}))
+            "derived": derivations(est, prices),
+            **({"metricsStore": store} if (store := store_json(spec, cloud)) is not None else {}),
+            "notPriced": [{"name": n, "reason": r} for n, r in est.not_priced]}))
     return [row for _, row in sorted(rows, key=lambda r: r[0])]
 
 
@@ -630,6 +665,16 @@ def render(doc: Mapping[str, Any]) -> str:
                      f"fixed capacity {cents(pt['fixedCapacity'])} a month ({pt['savingVsFixedCapacityPercent']}% saving)")
     for item in doc.get("rightSizing") or []:
         lines.append(f"  right-size: pool {item['pool']} maxNodes {item['maxNodes']}, its tiers fill {item['fits']}")
+    if doc.get("metricsStore"):
+        m = doc["metricsStore"]
+        lines.append("")
+        lines.append(f"Metrics store ({m['store']}), what its fees assume:")
+        lines.append(f"  tiers {', '.join(m['tiers'])}: {m['pods']['mean']} pods on average, {m['pods']['peak']} at the "
+                     f"peak, x {m['seriesPerPod']} series a pod (im-platform:cost.metricsSeriesPerPod) = "
+                     f"{m['series']['peak']:,} series at the peak")
+        lines.append(f"  scraped every {m['scrapeIntervalSeconds']} s: {int(m['samplesIngestedPerMonth']):,} samples "
+                     f"ingested a month; KEDA every {m['pollingIntervalSeconds']} s: {int(m['queriesPerMonth']):,} "
+                     f"queries reading {int(m['querySamplesPerMonth']):,} samples a month")
     if doc.get("derived"):
         lines.append("")
         lines.append("Prices marked ~ are derived (estimates: no price table lists them in this region); the rest are list prices:")

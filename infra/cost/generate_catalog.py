@@ -77,6 +77,11 @@ EXTRAS = {
                        "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.27", "3y": "0.50"}},
         "spotBand": {"source": "https://aws.amazon.com/ec2/spot/instance-advisor/ (savings over on-demand, c/m/r 6th-7th generation, EU and US regions)",
                      "as_of": EXTRAS_AS_OF, "low": "0.50", "typical": "0.60", "high": "0.70"},
+        # The managed metrics store (infra/cost/metrics.py): its price keys, where they are priced, and
+        # what the vendor"s page gave.
+        "metricsStore": {"source": "https://aws.amazon.com/prometheus/pricing/", "as_of": "2026-12-05",
+                         "pricedPer": "region", "keys": ["prometheusSamplesIngestedPer10M", "prometheusQuerySamplesPerBillion", "prometheusStorageGBMonth", "prometheusScraperHourly", "prometheusScraperSamplesPer10M"],
+                         "listed": "none: the page names what is billed (samples ingested, query samples processed, storage in GB-months, the collector by the hour and per sample collected) and its free tier (40 M samples ingested, 200 B query samples processed, 10 GB stored), not the prices; the fixed block of each region takes them from an override catalog"},
         "regions": {
             r: {"fixed": {
                 "publicIpv4Hourly": "0.005", "loadBalancerCapacityUnitHourly": lcu,
@@ -102,6 +107,11 @@ EXTRAS = {
         "commitment": {"source": "https://cloud.google.com/compute/docs/instances/committed-use-discounts-overview (resource-based, N2)",
                        "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.37", "3y": "0.55"}},
         # No spotBand here: the table lists GCP's spot prices, and the band is their range (below).
+        # The managed metrics store (infra/cost/metrics.py): its price keys, where they are priced, and
+        # what the vendor"s page gave.
+        "metricsStore": {"source": "https://cloud.google.com/stackdriver/pricing (Cloud Monitoring: Managed Service for Prometheus)", "as_of": "2026-12-05",
+                         "pricedPer": "one price in every region", "keys": ["prometheusSamplesIngestedPerMillion", "prometheusReadCallsPerMillion"],
+                         "listed": "none: the vendor pages say Managed Service for Prometheus bills samples ingested and Monitoring API read requests (https://cloud.google.com/stackdriver/docs/managed-prometheus/cost-controls), not the prices; the fixed block of each region takes them from an override catalog"},
         "regions": {
             r: {"fixed": {
                 # Disks, in-use IPv4 and Cloud NAT come with the instance table (--gcp-pricing).
@@ -119,6 +129,11 @@ EXTRAS = {
                        "as_of": EXTRAS_AS_OF, "discount": {"1y": "0.36", "3y": "0.57"}},
         "spotBand": {"source": "https://azure.microsoft.com/pricing/spot-advisor/ (eviction rate and savings per size, 55-90%)",
                      "as_of": EXTRAS_AS_OF, "low": "0.55", "typical": "0.65", "high": "0.80"},
+        # The managed metrics store (infra/cost/metrics.py): its price keys, where they are priced, and
+        # what the vendor"s page gave.
+        "metricsStore": {"source": "https://azure.microsoft.com/pricing/details/monitor/ (Metrics: Prometheus)", "as_of": "2026-12-05",
+                         "pricedPer": "region", "keys": ["prometheusSamplesIngestedPer10M", "prometheusQuerySamplesPer10M"],
+                         "listed": "none: the vendor pages say managed Prometheus is billed by ingestion and queries with no storage charge (https://learn.microsoft.com/azure/azure-monitor/metrics/prometheus-metrics-overview), not the prices; the fixed block of each region takes them from an override catalog"},
         "regions": {
             r: {"fixed": {
                 "publicIpv4Hourly": "0.005", "loadBalancerPerGiB": "0.005",
@@ -250,7 +265,7 @@ for r in sorted(LOC["aws"]):
     aws_regions[r] = block
 for r, block in aws_regions.items():
     apply_extras("aws", aws, r, block, list(EXTRAS["aws"]["regions"]))
-aws.update({k: EXTRAS["aws"][k] for k in ("controlPlane", "commitment", "spotBand")})
+aws.update({k: EXTRAS["aws"][k] for k in ("controlPlane", "commitment", "spotBand", "metricsStore")})
 write("aws", aws, aws_regions)
 
 # ---------------- GCP
@@ -348,7 +363,7 @@ discounts = [1 - D(e["spot"]) / D(e["onDemand"]) for b in gcp_regions.values() f
 gcp["spotBand"] = {"source": GP_TABLE + ": the range of its spot discounts over the catalog's machine types and regions",
                    "as_of": GP_AS_OF, "low": str(min(discounts).quantize(D("0.01"), ROUND_HALF_UP)),
                    "high": str(max(discounts).quantize(D("0.01"), ROUND_HALF_UP))}
-gcp.update({k: EXTRAS["gcp"][k] for k in ("controlPlane", "commitment")})
+gcp.update({k: EXTRAS["gcp"][k] for k in ("controlPlane", "commitment", "metricsStore")})
 write("gcp", gcp, gcp_regions)
 
 # ---------------- Azure
@@ -404,5 +419,5 @@ for r in sorted(LOC["azure"]):
                       "loadBalancerHourly": "0.025", "kmsKeyMonthly": "0", "healthCheckMonthly": "0"}
     apply_extras("azure", azure, r, block, list(EXTRAS["azure"]["regions"]))
     azure_regions[r] = block
-azure.update({k: EXTRAS["azure"][k] for k in ("controlPlane", "commitment", "spotBand")})
+azure.update({k: EXTRAS["azure"][k] for k in ("controlPlane", "commitment", "spotBand", "metricsStore")})
 write("azure", azure, azure_regions)

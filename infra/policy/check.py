@@ -111,7 +111,6 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
 
     plan = plan_stack(stack, config_file)
     path = config_file or stack_file(plan.stack)
-    fit: list[Violation] = []
     project = project_name()
     values, _ = read_stack_config(path, project)
     name = plan.stack or stack_name_from_file(path) or ""
@@ -127,35 +126,14 @@ def check_stack(stack: str | None, config_file: Path | None) -> CheckResult:
             # nothing (an existing cluster's pools have no maxNodes of the program's).
             plan.warnings.extend(rightsize.warnings(name, [(p.name, p.vcpu, p.memory_gib, p.max_nodes)
                                                            for p in spec.node_pools if p.managed], plan.resources))
-            fit = tiers_that_cannot_fit(spec)
     resources = [Resource.from_plan(r) for r in plan.resources]
     not_judged: list[tuple[str, str]] = []
-    violations = evaluate(resources, context, not_judged=not_judged) + stack_file_violations(path) + fit
+    violations = evaluate(resources, context, not_judged=not_judged) + stack_file_violations(path)
     return CheckResult(plan.stack, len(resources), violations, list(plan.warnings), not_judged)
 
 
+# A tier's replicas.max that cannot run on its pool at maxNodes: a rule of RULES (the pack runs it too).
 TIER_FITS_POOL = "tier-fits-pool"
-
-
-def tiers_that_cannot_fit(spec: Any) -> list[Violation]:
-    """A tier whose replicas.max cannot run on its pool at maxNodes, packed as `simulate` packs pods
-    (infra/simulate/inputs.py: the cloud's allocatable room less the daemonsets, whole pods)."""
-    from infra.simulate import inputs
-
-    tiers, pools = inputs.tiers_and_pools(spec)
-    by_name = {p.name: p for p in pools}
-    found = []
-    for t in tiers:
-        pool = by_name[t.pool]
-        need = inputs.fits_at_max(t, pool)
-        if need == 0:
-            found.append(Violation(TIER_FITS_POOL, f"tier {t.name}: one pod ({t.pod_cpu:g} CPU, {t.pod_memory:.2f} GiB) "
-                                                   f"fits no node of pool {t.pool} ({pool.node_cpu:.2f} CPU, "
-                                                   f"{pool.node_memory:.2f} GiB for pods)"))
-        elif need > pool.max_nodes:
-            found.append(Violation(TIER_FITS_POOL, f"tier {t.name}: replicas.max {t.max_replicas} needs {need} nodes of "
-                                                   f"pool {t.pool}, but its maxNodes is {pool.max_nodes}"))
-    return found
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ from components.spec import POOL_LABEL_KEY, SYSTEM_POOL, ClusterSpec, Guardrails
 from infra.cost import catalog as cost_catalog
 from infra.cost import command as cost_command
 from infra.cost import model as cost_model
+from infra.cost import rightsize
+from infra.simulate import inputs as simulate_inputs
 
 UNKNOWN = "[unknown]"
 REQUIRED_TAGS = ("environment", "stack", "managed-by")
@@ -146,6 +148,10 @@ class Context:
     tls_self: tuple[str, ...] = ()
     # The validated spec, for the cost model's `max` (the same figure `cost` prints).
     spec: ClusterSpec | None = None
+    # (name, vcpu, memoryGiB, maxNodes) of each pool the program manages: what tier-fits-pool packs onto.
+    pool_shapes: tuple[tuple[str, int, int, int], ...] = ()
+    # A DR standby (im-platform:dr.role standby): its tiers idle at dr.standby.replicasMin until a failover.
+    dr_standby: bool = False
 
     @classmethod
     def from_spec(cls, spec: ClusterSpec) -> Context:
@@ -156,7 +162,10 @@ class Context:
                    cost_pools=tuple(cost_model.PoolInput(p.name, p.machine_types, p.spot, p.min_nodes, p.max_nodes)
                                     for p in spec.node_pools),
                    cost_catalog=spec.cost.catalog, spec=spec,
-                   tls_self=tuple(s.name for s in spec.services if s.public and s.tls == "self"))
+                   tls_self=tuple(s.name for s in spec.services if s.public and s.tls == "self"),
+                   pool_shapes=tuple((p.name, p.vcpu, p.memory_gib, p.max_nodes)
+                                     for p in spec.node_pools if p.managed),
+                   dr_standby=spec.dr is not None and spec.dr.is_standby)
 
     @property
     def is_prod(self) -> bool:
@@ -891,6 +900,102 @@ def check_tier_disruption_budget(resources: Sequence[Resource], ctx: Context) ->
                             f"of tier {name} allows no pod down ({blocked}): no node running it could ever be drained")
 
 
+# -- tiers scaled on load (KEDA) -------------------------------------------------------------------------
+
+SCALED_OBJECT = rightsize.SCALED_OBJECT
+HPA = rightsize.HPA
+# KEDA fallback behaviours that never lower the count during a metric outage (keda.sh/v1alpha1
+# ScaledObject spec.fallback.behavior; `static`, the default, sets fallback.replicas, lower or not).
+HOLDING_FALLBACKS = ("currentReplicas", "currentReplicasIfHigher")
+PROD_MIN_REPLICAS = 2
+
+
+def check_scaled_tier_fallback(r: Resource, ctx: Context) -> Iterator[str]:
+    """In prod, a tier scaled on load keeps its count through a metric outage (the peak is exactly
+    when Prometheus is most likely to fail) and never runs on a single pod (KEDA's own minimum is 0),
+    except on a DR standby, which idles at dr.standby.replicasMin while it takes no traffic."""
+    if r.type != SCALED_OBJECT or not ctx.is_prod:
+        return
+    spec = get(r.props, "spec")
+    if spec == UNKNOWN or not isinstance(spec, Mapping):
+        return
+    tier = f"ScaledObject {get(r.props, 'metadata.namespace')}/{get(r.props, 'metadata.name')}"
+    fallback = spec.get("fallback")
+    if fallback is None:
+        yield (f"{tier} has no fallback: a metric outage leaves KEDA's HPA without its metric "
+               f"(behavior {' or '.join(HOLDING_FALLBACKS)} holds the count)")
+    elif isinstance(fallback, Mapping):
+        behavior = fallback.get("behavior", "static")
+        if known(behavior) and behavior not in HOLDING_FALLBACKS:
+            yield (f"{tier} falls back with behavior {behavior!r}, which may scale the tier down during a metric "
+                   f"outage: use {' or '.join(HOLDING_FALLBACKS)}")
+    least = spec.get("minReplicaCount", 0)
+    # A DR standby serves no traffic until a failover promotes it (its floor rises with the role).
+    if known(least) and not ctx.dr_standby:
+        count = as_count(least)
+        if count is None or count < PROD_MIN_REPLICAS:
+            shown = least if count is None else count  # the pack sees numbers as floats
+            yield f"{tier} has minReplicaCount {shown}: a prod tier runs at least {PROD_MIN_REPLICAS} replicas"
+
+
+def _has_unknown(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def _sizing(r: Resource) -> Any:
+    """What right-sizing reads of a Deployment (its pool, replicas and each container's requests)
+    or of an HPA or a ScaledObject (its target and bounds)."""
+    meta = [get(r.props, "metadata.name"), get(r.props, "metadata.namespace")]
+    if r.type == K8S_DEPLOYMENT:
+        pod = get(r.props, "spec.template.spec")
+        if not isinstance(pod, Mapping):
+            return pod
+        containers = []
+        for key in ("containers", "initContainers"):
+            listed = pod.get(key)
+            if listed == UNKNOWN:
+                return UNKNOWN
+            containers += [[c.get("resources"), c.get("restartPolicy")] if isinstance(c, Mapping) else c
+                           for c in as_list(listed)]
+        return [meta, get(r.props, "spec.replicas"), pod.get("nodeSelector"), containers]
+    return [meta, get(r.props, "spec.scaleTargetRef")] + [
+        get(r.props, f"spec.{k}") for k in ("minReplicas", "maxReplicas", "minReplicaCount", "maxReplicaCount")]
+
+
+def check_tier_fits_pool(resources: Sequence[Resource], ctx: Context) -> Iterator[tuple[Resource | None, str]]:
+    """Each planned tier at its autoscaler's most replicas (the HPA's maxReplicas or the
+    ScaledObject's maxReplicaCount), packed whole onto its pool's nodes at maxNodes: the room the
+    cloud leaves pods less the daemonsets, as `simulate` packs them (infra/simulate/inputs.py)."""
+    shapes = {name: (vcpu, memory, most) for name, vcpu, memory, most in ctx.pool_shapes}
+    if not shapes or not ctx.cloud:
+        return
+    # A workload whose bounds, requests or pool the preview cannot know yet proves nothing (its other
+    # fields, an image digest or a generated name, do not matter here).
+    records = [{"type": r.type, "inputs": r.props} for r in resources
+               if r.type in (K8S_DEPLOYMENT, HPA, SCALED_OBJECT) and not _has_unknown(_sizing(r))]
+    deployments = {f"{get(r.props, 'metadata.namespace') or ''}/{get(r.props, 'metadata.name')}": r
+                   for r in resources if r.type == K8S_DEPLOYMENT}
+    for w in rightsize.workloads(records):
+        shape = shapes.get(w.pool)
+        if shape is None:
+            continue  # an existing cluster's node group: no maxNodes of the program's
+        vcpu, memory, max_nodes = shape
+        node_cpu, node_memory = simulate_inputs.node_room(ctx.cloud, vcpu, memory)
+        need = simulate_inputs.nodes_needed(w.replicas, float(w.cpu), float(w.memory_gib), node_cpu, node_memory)
+        tier = w.name.rsplit("/", 1)[-1]
+        subject = deployments.get(w.name)
+        if need == 0:
+            yield subject, (f"tier {tier}: one pod ({float(w.cpu):g} CPU, {float(w.memory_gib):.2f} GiB) fits no node "
+                            f"of pool {w.pool} ({node_cpu:.2f} CPU, {node_memory:.2f} GiB for pods)")
+        elif need > max_nodes:
+            yield subject, (f"tier {tier}: replicas.max {w.replicas} needs {need} nodes of pool {w.pool}, but its "
+                            f"maxNodes is {max_nodes}")
+
+
 RULES: tuple[Rule, ...] = (
     Rule("api-endpoint-not-open", "The Kubernetes API endpoint is private or limited to listed CIDRs, never 0.0.0.0/0.",
          "List who may reach the API in im-platform:cluster.apiAllowedCidrs, or leave it empty for a private endpoint.",
@@ -955,6 +1060,16 @@ RULES: tuple[Rule, ...] = (
          "Declare tiers through components/k8s/services.py (it gives each a budget of maxUnavailable 1, or 25%); "
          "never a budget of maxUnavailable 0 or minAvailable 100%.",
          stack_check=check_tier_disruption_budget),
+    Rule("scaled-tier-fallback", "In prod, a tier scaled on its load (a KEDA ScaledObject) keeps a fallback that "
+         "never scales it down (currentReplicas or currentReplicasIfHigher) and runs at least 2 replicas.",
+         "Declare the tier's scaling through components/k8s/keda.py (fallback currentReplicasIfHigher) and set "
+         "im-platform:services.<name>.replicas.min to 2 or more.",
+         resource_check=check_scaled_tier_fallback),
+    Rule("tier-fits-pool", "Every tier's replicas.max fits its pool at maxNodes, pods packed whole onto the room "
+         "each node leaves them.",
+         "Raise the pool's maxNodes (or pick larger nodes), or lower the tier's replicas.max or its requests; "
+         "venv/bin/im-platform simulate shows the day.",
+         stack_check=check_tier_fits_pool),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 

@@ -193,8 +193,15 @@ def curve(spec: ClusterSpec) -> list[float]:
 
 def fits_at_max(tier: Tier, pool: Pool) -> int:
     """Nodes of `pool` that `tier` needs at replicas.max, packed whole (0: one pod fits no node)."""
-    per_node = min(math.floor(pool.node_cpu / tier.pod_cpu + 1e-9) if tier.pod_cpu else 10**6,
-                   math.floor(pool.node_memory / tier.pod_memory + 1e-9) if tier.pod_memory else 10**6)
-    return math.ceil(tier.max_replicas / per_node) if per_node > 0 else 0
+    return nodes_needed(tier.max_replicas, tier.pod_cpu, tier.pod_memory, pool.node_cpu, pool.node_memory)
+
+
+def nodes_needed(replicas: int, pod_cpu: float, pod_memory: float, node_cpu: float, node_memory: float) -> int:
+    """Nodes with (node_cpu, node_memory) of room for pods that `replicas` pods of (pod_cpu,
+    pod_memory) need, packed whole (0: one pod fits no node). The policy rule tier-fits-pool packs
+    the planned pods with it too."""
+    per_node = min(math.floor(node_cpu / pod_cpu + 1e-9) if pod_cpu else 10**6,
+                   math.floor(node_memory / pod_memory + 1e-9) if pod_memory else 10**6)
+    return math.ceil(replicas / per_node) if per_node > 0 else 0
 
 

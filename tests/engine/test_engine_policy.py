@@ -107,3 +107,25 @@ def test_the_policy_pack_fails_a_tier_without_a_disruption_budget_naming_the_rul
     for tier in ("gateway", "logic", "push"):
         assert f"Deployment im/{tier} has no PodDisruptionBudget" in message, message
     assert offline_check(project) == (1, {"tier-disruption-budget"})
+
+
+def test_the_policy_pack_fails_a_prod_scaled_tier_whose_fallback_could_scale_it_down(
+        cluster: Cluster, env: dict[str, str], tools: Path, tmp_path: Path) -> None:
+    """The example as prod (every tier at 2 replicas or more), its copy's program giving the
+    ScaledObjects KEDA's default fallback (`static`, which may lower the count in a metric outage):
+    the pack reads the ScaledObjects the engine hands it and names the rule, as `check` does."""
+    project = kubernetes_project(user_project(tmp_path), cluster)
+    path = project / "stacks" / f"Pulumi.{STACK}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "im-platform:environment: dev\n" in text and "replicas: {min: 1," in text
+    path.write_text(text.replace("im-platform:environment: dev\n", "im-platform:environment: prod\n")
+                    .replace("replicas: {min: 1,", "replicas: {min: 2,"), encoding="utf-8")
+    keda = project / "components" / "k8s" / "keda.py"
+    source = keda.read_text(encoding="utf-8")
+    assert source.count('"behavior": "currentReplicasIfHigher"') == 1
+    keda.write_text(source.replace('"behavior": "currentReplicasIfHigher"', '"behavior": "static"'), encoding="utf-8")
+    message = failing_preview(project, env, tools)
+    assert violated_rules(message) == {"scaled-tier-fallback"}, message
+    for tier in ("gateway", "logic", "push"):
+        assert f"ScaledObject im/{tier} falls back with behavior 'static'" in message, message
+    assert offline_check(project) == (1, {"scaled-tier-fallback"})
