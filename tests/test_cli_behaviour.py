@@ -71,7 +71,7 @@ def test_stacks_prints_a_table_and_json_on_request() -> None:
     header, *rows = table.stdout.splitlines()
     assert header.split() == ["stack", "cloud", "environment", "wave", "runner"]
     assert [r.split()[0] for r in rows] == files
-    listed = json.loads(cli("stacks", "--json").stdout)
+    listed = json.loads(cli_in_process("stacks", "--json").stdout)  # the session's plans
     assert [s["stack"] for s in listed] == files
     for row, entry in zip(rows, listed, strict=True):
         assert row.split()[:4] == [entry["stack"], entry["cloud"], entry["environment"], entry["wave"]]
