@@ -25,14 +25,17 @@ same node room and is ready at once. The recommendation from an external metric 
 of pods, not their readiness. The CPU trigger would read readiness, but it is off: the rig has no
 metrics-server.
 
-The real controller's syncs fall on a grid with a phase of its own. The replay starts LEAD_S before
-one of them, found from the fake Prometheus's log of the HPA's reads. Then the real sync k and the
-simulator's step k read the same load (the script changes only at multiples of the sync period).
-The comparison: after each sync k (read at the middle of the interval that follows it), the real
-replicas are within one replica of the simulator's after step k-1, k or k+1, and the reverse.
-The one sync of slack is there because the real controller may count a scale event or a
-recommendation exactly one period or window old, or not, depending on a few milliseconds. The
-simulator, at exact steps, never counts it.
+How the series are compared: each real sync reads the tier's query once (the fake Prometheus logs
+when), and the Deployment's replicas are read half a period after it, once the controller has
+written them. That sync is set against the simulator's step for the same moment, floor(t / 2 s):
+the script changes only at whole periods, so the two read the same load. A real sync takes a few
+milliseconds of its own on top of the period, so the real syncs drift slowly along the steps,
+and the moment, not the count of syncs, pairs them. The check: every real (step, replicas) has a
+simulated step at most one away whose replicas are at most one away, and the reverse. That one
+sync of slack covers an event or recommendation exactly one period or window old: the
+real controller counts it, or not, by a few milliseconds, and the simulator, at exact steps,
+never does. The one replica covers the tolerance band, where the controller keeps any count
+close enough.
 """
 
 from __future__ import annotations
