@@ -88,6 +88,33 @@ def test_scale_down_follows_the_connection_tiers_policy_and_window():
     assert state.sync(735, 45, [10]) == 40
 
 
+def test_a_replay_steps_at_the_sync_period_it_is_given():
+    """engine.replay: a scripted load at a 2 s sync period (what the engine test runs the real
+    controller at). 150 a second from 0 s, 550 from 10 s, 950 from 20 s; min 2, target 100; scale-up
+    Pods 4 or 100 % per 2 s, down after a 6 s window, one pod per 4 s."""
+    up = hpa.Rules(0, "Max", (hpa.Policy("Percent", 100, 2), hpa.Policy("Pods", 4, 2)))
+    down = hpa.Rules(6, "Max", (hpa.Policy("Pods", 1, 4),))
+    script = [(0, 150.0), (10, 550.0), (20, 950.0), (30, 150.0)]
+    t = tier(peak=950.0, ready_seconds=0, up=up, down=down, max_replicas=20)
+
+    def fraction(s: int) -> float:
+        return [load for at, load in script if at <= s][-1] / 950.0
+
+    room = engine.Pool("p", 64.0, 256.0, 1, 1, 0, 10**9, 0, 0.0)  # every pod fits at once
+    out = engine.replay([t], [room], fraction, 50, step=2).tiers[0]
+    assert out.step == 2 and len(out.replicas) == 26  # 0, 2, ..., 50
+    by_second = dict(zip(range(0, 51, 2), out.replicas, strict=True))
+    assert by_second[8] == 2  # ceil(150 / 100)
+    assert by_second[10] == 6  # ceil(550 / 100) = 6 = 2 + 4, in the sync that reads it
+    assert (by_second[20], by_second[22]) == (10, 10)  # 6 + 4, then ceil(950 / 100) = 10 (in the band)
+    # Down from 30 s: the 10 recorded at 28 s leaves the 6 s window at 34 s, then one pod per 4 s.
+    assert [by_second[s] for s in (32, 34, 36, 38, 40, 42)] == [10, 9, 9, 8, 8, 7]
+    # Over target in the steps whose pods were placed in that very step (ready at the next): the
+    # floor's 2 at 0 s, 550 on 2 ready at 10 s, 950 on 6 at 20 s; a step counts 2 s.
+    assert (out.ready[0], out.ready[5], out.ready[10]) == (0, 2, 6)
+    assert out.seconds_over_target == 3 * 2
+
+
 def test_the_cpu_proxy_ignores_starting_pods_on_a_scale_up():
     # 3 ready at 140% of a 70% target, 1 still starting: ratio 2 -> rebalanced as 0% for the
     # starter: 420 / 4 / 70 = 1.5 -> ceil(1.5 x 4) = 6.

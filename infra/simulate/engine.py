@@ -16,8 +16,9 @@ STEP-second steps and the second is reported, so it starts as the day before end
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from infra.simulate import hpa
@@ -87,6 +88,7 @@ class TierResult:
     load: list[float] = field(default_factory=list)
     replicas: list[int] = field(default_factory=list)
     ready: list[int] = field(default_factory=list)
+    step: int = STEP  # seconds between two entries of the series
 
     @property
     def load_per_ready(self) -> list[float]:
@@ -96,7 +98,7 @@ class TierResult:
     def seconds_over_target(self) -> int:
         """Steps whose load is above targetPerPod x ready pods (no ready pod and any load: over)."""
         t = self.tier.target
-        return STEP * sum(1 for load, r in zip(self.load, self.ready, strict=True) if load > t * r)
+        return self.step * sum(1 for load, r in zip(self.load, self.ready, strict=True) if load > t * r)
 
     @property
     def max_load_per_ready(self) -> float:
@@ -107,10 +109,11 @@ class TierResult:
 class PoolResult:
     pool: Pool
     nodes: list[int] = field(default_factory=list)
+    step: int = STEP
 
     @property
     def node_hours(self) -> float:
-        return sum(self.nodes) * STEP / 3600
+        return sum(self.nodes) * self.step / 3600
 
 
 @dataclass
@@ -137,10 +140,10 @@ class _Node:
 
 
 class _Sim:
-    def __init__(self, tiers: Sequence[Tier], pools: Sequence[Pool], curve: Sequence[float]) -> None:
+    def __init__(self, tiers: Sequence[Tier], pools: Sequence[Pool], fraction: Callable[[int], float]) -> None:
         self.tiers = list(tiers)
         self.pools = {p.name: p for p in pools}
-        self.curve = list(curve)
+        self.fraction = fraction  # the load at second t, as a fraction of each tier's peak
         self.states = [hpa.HpaState(t.min_replicas, t.max_replicas, t.up, t.down) for t in tiers]
         self.replicas = [t.min_replicas for t in tiers]
         self.pending: list[int] = [t.min_replicas for t in tiers]     # pods with no node
@@ -291,7 +294,7 @@ class _Sim:
 
     # -- one step ---------------------------------------------------------------------------------
     def step(self, now: int) -> list[float]:
-        fraction = load_at(self.curve, now)
+        fraction = self.fraction(now)
         loads = []
         for i, tier in enumerate(self.tiers):
             starting = self.starting[i]
@@ -332,7 +335,7 @@ class _Sim:
 
 def simulate(tiers: Sequence[Tier], pools: Sequence[Pool], curve: Sequence[float]) -> Result:
     """Two days at STEP seconds; the second reported."""
-    sim = _Sim(tiers, pools, curve)
+    sim = _Sim(tiers, pools, functools.partial(load_at, list(curve)))
     results = [TierResult(t) for t in tiers]
     pool_results = [PoolResult(p) for p in pools]
     for k in range(2 * STEPS):
@@ -340,6 +343,29 @@ def simulate(tiers: Sequence[Tier], pools: Sequence[Pool], curve: Sequence[float
         loads = sim.step(now)
         if k < STEPS:
             continue
+        for i, r in enumerate(results):
+            r.load.append(loads[i])
+            r.replicas.append(sim.replicas[i])
+            r.ready.append(len(sim.ready_pods[i]))
+        for pr in pool_results:
+            pr.nodes.append(sum(1 for n in sim.nodes[pr.pool.name] if n.ready_at <= now))
+    return Result(results, pool_results)
+
+
+def replay(tiers: Sequence[Tier], pools: Sequence[Pool], fraction: Callable[[int], float], seconds: int,
+           step: int = STEP) -> Result:
+    """A scripted load in place of the day: one run of `seconds` from every tier at its floor, one
+    step every `step` seconds (each tier's HPA syncs once a step, as a controller whose
+    --horizontal-pod-autoscaler-sync-period is `step`), every step reported from t = 0.
+    `fraction(t)` is the load at second t as a fraction of each tier's peak. The engine tests run
+    the same script through the real HPA controller and hold this model to it."""
+    if step <= 0 or seconds < 0:
+        raise ValueError(f"a replay needs step > 0 and seconds >= 0, not step={step}, seconds={seconds}")
+    sim = _Sim(tiers, pools, fraction)
+    results = [TierResult(t, step=step) for t in tiers]
+    pool_results = [PoolResult(p, step=step) for p in pools]
+    for now in range(0, seconds + 1, step):
+        loads = sim.step(now)
         for i, r in enumerate(results):
             r.load.append(loads[i])
             r.replicas.append(sim.replicas[i])

@@ -11,7 +11,15 @@ import pytest
 
 from tests.engine.cluster import Cluster, running_cluster
 from tests.engine.engine import TOOLS, bin_dir, engine_env
-from tests.engine.keda import HPA_SYNC_PERIOD_S, KEDA_TOOLS, ScalingRig, running_scaling_rig
+from tests.engine.keda import (
+    HPA_SYNC_PERIOD_S,
+    KEDA_TOOLS,
+    ScalingRig,
+    apply_crds,
+    crd_documents,
+    keda_source,
+    running_scaling_rig,
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +32,14 @@ def cluster(tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
     """etcd, kube-apiserver and kube-controller-manager on loopback, for one test file."""
     with running_cluster(tmp_path_factory.mktemp("cluster"), tools) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def keda_crds(cluster: Cluster) -> None:
+    """KEDA's CRDs, read from its Go module, on the file's control plane: the example stacks scale
+    on load, so they declare ScaledObjects, which the API server admits (by the real CRD schema) only
+    where KEDA is installed. The stacks say `monitoring.keda: existing` (engine.kubernetes_project)."""
+    apply_crds(cluster, crd_documents(keda_source()))
 
 
 @pytest.fixture(scope="module")

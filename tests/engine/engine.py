@@ -132,7 +132,9 @@ def kubernetes_project(folder: Path, cluster: Cluster, stack: str = "dev-kuberne
                        source: Path | None = None) -> Path:
     """The project at `folder` (made by project_copy unless it holds one) with the example kubernetes
     stack's file (or `source`), pointed at the test cluster by the two values a user changes: the
-    kubeconfig path and the context."""
+    kubeconfig path and the context; and, where the stack reads its load from Prometheus,
+    `monitoring.keda: existing`, the mode for a cluster where KEDA already runs (the test cluster has
+    KEDA's CRDs, conftest's `keda_crds`; the chart `install` deploys is not reachable offline)."""
     stack_source = source or ROOT / "stacks" / "Pulumi.dev-kubernetes.yaml"
     if (folder / "Pulumi.yaml").exists():
         project = folder
@@ -142,7 +144,25 @@ def kubernetes_project(folder: Path, cluster: Cluster, stack: str = "dev-kuberne
     path = project / "stacks" / f"Pulumi.{stack}.yaml"
     set_stack_value(path, "im-platform:cluster.kubeconfig", str(cluster.kubeconfig))
     set_stack_value(path, "im-platform:cluster.context", cluster.context)
+    keda_existing(path)
     return project
+
+
+def keda_existing(path: Path) -> None:
+    """`im-platform:monitoring.keda: existing` in a stack file with a monitoring block, leaving the
+    rest of the file as it was."""
+    monitoring = (yaml.safe_load(path.read_text(encoding="utf-8"))["config"] or {}).get("im-platform:monitoring")
+    if not isinstance(monitoring, dict):
+        return
+    if "keda" in monitoring:
+        set_stack_value(path, "im-platform:monitoring.keda", "existing")
+        return
+    text = path.read_text(encoding="utf-8")
+    block = "\n  im-platform:monitoring:\n"
+    assert block in text, f"{path}: im-platform:monitoring as a block"
+    first = text[text.index(block) + len(block):].split("\n", 1)[0]
+    indent = first[: len(first) - len(first.lstrip())]
+    path.write_text(text.replace(block, f"{block}{indent}keda: existing\n", 1), encoding="utf-8")
 
 
 def offline_plan(config_file: Path, stack: str) -> dict[str, Any]:

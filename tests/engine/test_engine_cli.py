@@ -32,7 +32,7 @@ from tests.engine.engine import (
 )
 from tests.engine.test_engine_kubernetes import events, managed_objects, steps
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("keda_crds")]
 
 STACK = "dev-kubernetes"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"

@@ -1,6 +1,7 @@
 """The real program, engine, provider and API server: `pulumi preview`, `up`, a second `up`, a
 changed replica range and `destroy` of the example `kubernetes` stack (stacks/Pulumi.dev-kubernetes.yaml,
-pointed at a local control plane). The tests run in order on one stack."""
+pointed at a local control plane where KEDA's CRDs are installed, with `monitoring.keda: existing`).
+The tests run in order on one stack."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pulumi import automation as auto
 from tests.engine.cluster import Cluster
 from tests.engine.engine import inline_stack, kubernetes_project, offline_plan, planned_objects
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("keda_crds")]
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 
 STACK = "dev-kubernetes"
 
@@ -111,8 +113,10 @@ def test_a_second_up_changes_nothing(stack: auto.Stack, plan: dict[str, Any]) ->
     stack.preview(expect_no_changes=True)
 
 
-def test_a_changed_replica_range_updates_only_the_hpa(stack: auto.Stack, stack_file: Path, plan: dict[str, Any],
-                                                      cluster: Cluster) -> None:
+def test_a_changed_replica_range_updates_only_the_tiers_scaled_object(stack: auto.Stack, stack_file: Path,
+                                                                       plan: dict[str, Any], cluster: Cluster) -> None:
+    """The gateway scales on load: its bounds live in its ScaledObject (KEDA's HPA follows it), so a
+    new `replicas.max` updates that object alone, and the API server holds the new bound."""
     # A number, as a user edits it (set_stack_value writes the failover's strings, so not here).
     text = stack_file.read_text(encoding="utf-8")
     gateway = text.index("    gateway:\n      image:")
@@ -121,13 +125,15 @@ def test_a_changed_replica_range_updates_only_the_hpa(stack: auto.Stack, stack_f
                           encoding="utf-8")
     seen: list[auto.EngineEvent] = []
     result = stack.up(on_output=lambda line: None, on_event=events(seen))
-    hpa = next(r for r in plan["resources"] if r["type"] == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-               and r["inputs"]["metadata"]["name"] == "gateway")
-    assert steps(seen, "update") == [hpa["urn"]], result.stdout
+    scaled = next(r for r in plan["resources"] if r["type"] == SCALED_OBJECT
+                  and r["inputs"]["spec"]["scaleTargetRef"]["name"] == "gateway")
+    assert scaled["inputs"]["spec"]["maxReplicaCount"] == 4
+    assert steps(seen, "update") == [scaled["urn"]], result.stdout
     assert result.summary.resource_changes == {"update": 1, "same": len(plan["resources"])}
-    meta = hpa["inputs"]["metadata"]
-    live = cluster.read("autoscaling/v2", "HorizontalPodAutoscaler", meta["name"], meta["namespace"])
-    assert live is not None and live["spec"]["maxReplicas"] == 6
+    meta = scaled["inputs"]["metadata"]
+    live = cluster.read("keda.sh/v1alpha1", "ScaledObject", meta["name"], meta["namespace"])
+    assert live is not None and live["spec"]["maxReplicaCount"] == 6, live
+    assert live["spec"]["minReplicaCount"] == 1
 
 
 def test_destroy_leaves_no_object_of_the_stack(stack: auto.Stack, plan: dict[str, Any], cluster: Cluster) -> None:

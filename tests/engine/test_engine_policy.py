@@ -21,7 +21,7 @@ from pulumi import automation as auto
 from tests.engine.cluster import Cluster
 from tests.engine.engine import kubernetes_project, project_stack, user_project
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("keda_crds")]
 
 STACK = "dev-kubernetes"
 PACK = "im-platform-guardrails"

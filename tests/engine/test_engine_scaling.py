@@ -42,15 +42,7 @@ def example_config() -> dict[str, Any]:
     return config
 
 
-def example_scales_on_load() -> bool:
-    return bool(example_config()["im-platform:services"][TIER].get("scaling"))
-
-
-# Until the example's gateway scales on load there is no ScaledObject to prove: each test must then
-# fail (strict), and runs as written the moment the example has its `scaling` block.
-pytestmark = [pytest.mark.engine,
-              pytest.mark.xfail(not example_scales_on_load(), strict=True,
-                                reason=f"the {STACK} example's {TIER} does not scale on load yet")]
+pytestmark = pytest.mark.engine
 
 
 def window_at(now: dt.datetime, covers_now: bool, replicas: int) -> dict[str, Any]:
