@@ -333,6 +333,17 @@ class _Sim:
         return loads
 
 
+def _record(sim: _Sim, now: int, loads: Sequence[float], results: Sequence[TierResult],
+            pool_results: Sequence[PoolResult]) -> None:
+    """Append this step's load, replicas, ready pods and ready nodes to the series."""
+    for i, r in enumerate(results):
+        r.load.append(loads[i])
+        r.replicas.append(sim.replicas[i])
+        r.ready.append(len(sim.ready_pods[i]))
+    for pr in pool_results:
+        pr.nodes.append(sum(1 for n in sim.nodes[pr.pool.name] if n.ready_at <= now))
+
+
 def simulate(tiers: Sequence[Tier], pools: Sequence[Pool], curve: Sequence[float]) -> Result:
     """Two days at STEP seconds; the second reported."""
     sim = _Sim(tiers, pools, functools.partial(load_at, list(curve)))
@@ -343,12 +354,7 @@ def simulate(tiers: Sequence[Tier], pools: Sequence[Pool], curve: Sequence[float
         loads = sim.step(now)
         if k < STEPS:
             continue
-        for i, r in enumerate(results):
-            r.load.append(loads[i])
-            r.replicas.append(sim.replicas[i])
-            r.ready.append(len(sim.ready_pods[i]))
-        for pr in pool_results:
-            pr.nodes.append(sum(1 for n in sim.nodes[pr.pool.name] if n.ready_at <= now))
+        _record(sim, now, loads, results, pool_results)
     return Result(results, pool_results)
 
 
@@ -366,10 +372,5 @@ def replay(tiers: Sequence[Tier], pools: Sequence[Pool], fraction: Callable[[int
     pool_results = [PoolResult(p, step=step) for p in pools]
     for now in range(0, seconds + 1, step):
         loads = sim.step(now)
-        for i, r in enumerate(results):
-            r.load.append(loads[i])
-            r.replicas.append(sim.replicas[i])
-            r.ready.append(len(sim.ready_pods[i]))
-        for pr in pool_results:
-            pr.nodes.append(sum(1 for n in sim.nodes[pr.pool.name] if n.ready_at <= now))
+        _record(sim, now, loads, results, pool_results)
     return Result(results, pool_results)
